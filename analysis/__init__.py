@@ -1,0 +1,1 @@
+"""Turn travel times and need into answers: coverage, gaps, hotspots, access, plans, exports."""

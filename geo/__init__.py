@@ -1,0 +1,1 @@
+"""Turn users' files into clean British National Grid data and travel times."""

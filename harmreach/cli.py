@@ -1,0 +1,143 @@
+"""The ``harmreach`` command line: one verb per job, defaults = the embedded demo county."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from geo import settings
+from geo.errors import InputError
+
+log = logging.getLogger("harmreach")
+
+
+def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
+    g = p.add_argument_group("inputs (default: the embedded demo county)")
+    g.add_argument("--sites", help="sites file: CSV, XLSX, GeoJSON or GeoPackage")
+    g.add_argument("--areas", help="area polygons: GeoPackage, GeoJSON, shapefile zip")
+    g.add_argument("--area-code", help="identifier column of the areas file (else detected)")
+    g.add_argument("--area-name", help="name column of the areas file (else detected)")
+    g.add_argument("--need", help="need: per-area table, counts by postcode sector/district, "
+                   "or weighted points")
+    g.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip (and list) bad site rows instead of stopping")
+    if travel:
+        t = p.add_argument_group("travel")
+        t.add_argument("--network", help="OpenStreetMap extract (.osm.pbf); without one, "
+                       "travel times are estimated from straight-line distance")
+        t.add_argument("--mode", choices=settings.MODES, default=settings.DEFAULT_MODE)
+        t.add_argument("--minutes", type=float, default=settings.DEFAULT_MINUTES,
+                       help="travel-time threshold (default 15)")
+        t.add_argument("--at", help='time of week, e.g. "Tue 19:00": only sites open then')
+        t.add_argument("--types", help="site types to include, comma-separated (default all)")
+    p.add_argument("--suppress", type=int, default=settings.SUPPRESSION_THRESHOLD,
+                   help="suppress counts of people under this (default 5)")
+    p.add_argument("--out", help="write results: .geojson, .gpkg or .csv")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb."""
+    parser = argparse.ArgumentParser(
+        prog="harmreach",
+        description="Where needle & syringe programmes reach people who need them, "
+        "and where they don't. Every verb defaults to the embedded demo county "
+        "(Worcestershire; illustrative sites and need).",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
+        "coverage": ("need covered within T minutes, by area", _run("coverage")),
+        "gaps": ("clusters of need beyond T minutes, ranked", _run("gaps")),
+        "hotspots": ("hotspots of need (kernel density, Getis-Ord Gi*)", _run("hotspots")),
+        "plan": ("where the next K satellite sites cover the most unmet need", _run("plan")),
+        "validate": ("read and check the input files, report what was used", _validate),
+    }
+    for name, (help_text, fn) in verbs.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p, travel=name != "validate")
+        if name == "hotspots":
+            p.add_argument("--counts", help="client counts by postcode sector/district")
+            p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+        if name == "plan":
+            p.add_argument("--add", type=int, default=3, help="number of new sites (K)")
+            p.add_argument("--candidates", help="candidate sites file (else generated)")
+            p.add_argument("--sessions", type=int,
+                           help="choose N satellite sessions a week instead of sites")
+        p.set_defaults(func=fn)
+    return parser
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - returns geo.dataset.Dataset
+    from geo.dataset import load_dataset
+
+    return load_dataset(
+        sites=args.sites,
+        areas=args.areas,
+        need=args.need,
+        area_code=args.area_code,
+        area_name=args.area_name,
+        strict=not args.skip_bad_rows,
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    ds = _load(args)
+    print(f"areas: {len(ds.areas)} ({ds.crs.name})")
+    print(f"sites: {len(ds.sites)} ({ds.sites['type'].value_counts().to_dict()})")
+    print(f"demand points: {len(ds.demand)}")
+    if ds.need is not None:
+        print(f"need: {ds.need.kind}, total {ds.need.total:,.0f}")
+    for rep in ds.reports:
+        print(rep.summary())
+    for line in ds.provenance():
+        print(line)
+    return 0
+
+
+def _run(verb: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from harmreach import commands
+
+        return getattr(commands, verb)(args, _load(args))
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; bad input exits 2 with a one-line reason, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"harmreach {args.verb}: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:  # pragma: no cover
+        print(f"harmreach {args.verb}: error: out of memory; try a smaller area.",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, details with -v
+        if args.verbose:
+            log.exception("internal error")
+        print(
+            f"harmreach {args.verb}: internal error ({type(exc).__name__}: {exc}); "
+            "rerun with -v for details and please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
