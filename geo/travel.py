@@ -197,14 +197,13 @@ class NetworkEngine:
         rev = self.net.csgraph_reversed()
         ok = np.flatnonzero(~site_snap.too_far)
         m = len(ok)
-        virt = np.arange(n, n + m)
         w = np.maximum(site_snap.dist_m[ok] / self._walk_ms, 1e-9)
-        extra = sp.csr_matrix((w, (virt, site_snap.node[ok])), shape=(n + m, n + m))
-        big = sp.csr_matrix(
-            (rev.data, rev.indices, np.concatenate([rev.indptr, np.full(m, rev.indptr[-1])])),
-            shape=(n + m, n + m),
-        )
-        return (big + extra).tocsr(), ok
+        # Append one row per virtual node straight onto the CSR arrays: O(E) copies, no sort
+        # (sparse addition would sort and rebuild the whole graph).
+        indptr = np.concatenate([rev.indptr, rev.indptr[-1] + np.arange(1, m + 1)])
+        indices = np.concatenate([rev.indices, site_snap.node[ok].astype(rev.indices.dtype)])
+        data = np.concatenate([rev.data, w])
+        return sp.csr_matrix((data, indices, indptr), shape=(n + m, n + m)), ok
 
     def node_times_nearest(self, site_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Time from every node to its nearest site and which site (one multi-source run)."""

@@ -3,30 +3,180 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
+from tqdm import tqdm
+
+from analysis.exports import export
+from analysis.layers import Layers, build_layers
+from analysis.scenario import CoverageResult, Params, run_coverage, site_xy
 from geo.dataset import Dataset
 from geo.errors import InputError
 
 
-def _not_yet(verb: str) -> int:
-    raise InputError(f"'{verb}' is not available in this version yet.")
+def params_of(args: argparse.Namespace) -> Params:
+    """CLI arguments → analysis parameters."""
+    if args.minutes is None or not (0 < args.minutes <= 600):
+        raise InputError(f"--minutes {args.minutes} is out of range.", fix="use 1 to 600.")
+    types = tuple(t.strip() for t in args.types.split(",")) if args.types else None
+    if args.suppress < 0:
+        raise InputError("--suppress cannot be negative.", fix="use 0 (off) or more; default 5.")
+    return Params(mode=args.mode, minutes=float(args.minutes), at=args.at, types=types,
+                  suppress=args.suppress, assume_open=getattr(args, "assume_open", False))
+
+
+def _network(args: argparse.Namespace, ds: Dataset):  # noqa: ANN202
+    if not args.network:
+        return None
+    from geo.network import network_from_pbf
+
+    return network_from_pbf(args.network, args.mode, crs=ds.crs)
+
+
+def _pct(x: float | None) -> str:
+    return "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None) -> str:
+    return "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+
+
+def _run(args: argparse.Namespace, ds: Dataset, steps: int) -> tuple[CoverageResult, tqdm]:
+    bar = tqdm(total=steps, desc="harmreach", unit="step", leave=False,
+               disable=None)  # disable=None: no bar when stderr is not a terminal
+    params = params_of(args)
+    bar.set_postfix_str("travel network" if args.network else "estimated travel")
+    net = _network(args, ds)
+    bar.update()
+    bar.set_postfix_str("coverage")
+    result = run_coverage(ds, params, network=net)
+    bar.update()
+    return result, bar
+
+
+def _header(ds: Dataset, result: CoverageResult, layers: Layers) -> list[str]:
+    p = result.params
+    lines = [f"travel model: {result.model}"]
+    if "estimated" in result.model:
+        lines.append("travel times are ESTIMATED (no street network given: use --network)")
+    for line in ds.provenance():
+        lines.append(f"input {line}")
+    for rep in ds.reports:
+        if rep.skipped:
+            lines.append(rep.summary())
+    if ds.need is None:
+        lines.append("need: no need file; national OCU rate applied to residents")
+    lines.append(result.need_info.summary())
+    when = f" at {p.at}" if p.at else ""
+    n_play = int(result.sites["in_play"].sum())
+    lines.append(f"sites in play: {n_play} of {len(result.sites)}{when}")
+    lines += [f"note: {n}" for n in result.notes]
+    if layers.suppressed_cells:
+        lines.append(f"suppressed cells (counts under {p.suppress}, and cells that would "
+                     f"reveal them): {layers.suppressed_cells}")
+    return lines
+
+
+def _write(layers: Layers, out: str | None, layer: str) -> list[str]:
+    if not out:
+        return []
+    paths = export(layers, out, layer=layer)
+    return [f"wrote {p}" for p in paths]
 
 
 def coverage(args: argparse.Namespace, ds: Dataset) -> int:
-    """Need covered within T minutes."""
-    return _not_yet("coverage")
+    """Need covered within T minutes, per area and overall."""
+    result, bar = _run(args, ds, 3)
+    layers = build_layers(ds, result)
+    bar.update()
+    bar.close()
+    p = result.params
+    pub = layers.table.set_index("area_code").loc["ALL"]
+    lines = _header(ds, result, layers)
+    lines.append(f"within {p.minutes:g} minutes by {p.mode}:")
+    lines.append(f"need covered: {_pct(pub['share_covered'])}")
+    lines.append(f"need beyond {p.minutes:g} minutes: {_num(pub['need_uncovered'])} of "
+                 f"{_num(pub['need'])}")
+    lines.append(f"need with two or more sites within reach (backup): "
+                 f"{_pct(pub['share_backup'])}")
+    for _, r in result.by_type.iterrows():
+        lines.append(f"covered by {r['site_group']} alone: {100 * r['share_covered']:.1f}%")
+    lines.append("")
+    lines.append(f"{'area':<28}{'need':>9}{'covered':>10}{'share':>9}{'median min':>12}")
+    for _, r in layers.areas.sort_values("area_name").iterrows():
+        lines.append(f"{str(r['area_name'])[:27]:<28}{_num(r['need']):>9}"
+                     f"{_num(r['need_covered']):>10}{_pct(r['share_covered']):>9}"
+                     f"{r['median_min']:>12.1f}")
+    lines += _write(layers, args.out, "areas")
+    print("\n".join(lines))
+    return 0
 
 
 def gaps(args: argparse.Namespace, ds: Dataset) -> int:
-    """Clusters of uncovered need."""
-    return _not_yet("gaps")
+    """Clusters of need beyond T minutes, ranked by need."""
+    result, bar = _run(args, ds, 3)
+    layers = build_layers(ds, result)
+    bar.update()
+    bar.close()
+    p = result.params
+    g = layers.gaps
+    lines = _header(ds, result, layers)
+    lines.append(f"gaps (need beyond {p.minutes:g} minutes by {p.mode}, points within "
+                 f"500 m joined): {len(g)}")
+    lines.append(f"{'rank':>4}  {'area':<22}{'need':>9}{'residents':>11}{'min to site':>12}")
+    for _, r in g.head(10).iterrows():
+        lines.append(f"{r['rank']:>4}  {str(r['area_name'])[:21]:<22}{_num(r['need']):>9}"
+                     f"{_num(r['residents']):>11}{r['nearest_min']:>12.1f}")
+    if len(g) > 10:
+        lines.append(f"… and {len(g) - 10} more (see --out)")
+    lines += _write(layers, args.out, "gaps")
+    print("\n".join(lines))
+    return 0
 
 
 def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
-    """Hotspots of need."""
-    return _not_yet("hotspots")
+    """Hotspots of need: kernel density and Getis-Ord Gi* on a 1 km grid."""
+    from analysis.hotspots import find_hotspots
+    from analysis.need import need_surface
+    from geo.dataset import DEMO_COUNTS
+    from geo.need import read_need
+
+    counts_file = args.counts or (DEMO_COUNTS if args.areas is None else None)
+    result, bar = _run(args, ds, 4)
+    if counts_file:
+        counts = read_need(counts_file)
+        surf = need_surface(ds.demand, counts)
+        label = f"client counts from {Path(str(counts_file)).name}"
+        if counts.illustrative or counts_file == DEMO_COUNTS:
+            label += " (ILLUSTRATIVE)"
+    else:
+        surf = result.need_info
+        label = "need surface"
+    if not 0 < args.alpha < 1:
+        raise InputError(f"--alpha {args.alpha} must be between 0 and 1.", fix="e.g. 0.05.")
+    _cells, hs = find_hotspots(site_xy(ds.demand), surf.need, ds.areas.union_all(),
+                               alpha=args.alpha, crs=ds.crs)
+    bar.update()
+    names = ds.areas
+    if len(hs):
+        hs["area_name"] = [", ".join(names[names.intersects(geom)]["area_name"].tolist()[:3])
+                           for geom in hs.geometry]
+    layers = build_layers(ds, result, hotspots=hs, extra_meta={"hotspot_input": label})
+    bar.update()
+    bar.close()
+    lines = _header(ds, result, layers)
+    lines.append(f"hotspots of {label}: Getis-Ord Gi* on 1 km cells, p < {args.alpha:g} "
+                 f"(two-sided): {len(hs)}")
+    pub = layers.hotspots
+    for _, r in pub.head(10).iterrows():
+        lines.append(f"{r['rank']:>4}  {str(r['area_name'])[:30]:<31}{_num(r['need']):>9}"
+                     f"   max z {r['max_z']:.1f}   {r['cells']} km²")
+    lines += _write(layers, args.out, "hotspots")
+    print("\n".join(lines))
+    return 0
 
 
 def plan(args: argparse.Namespace, ds: Dataset) -> int:
-    """New satellite sites."""
-    return _not_yet("plan")
+    """New satellite sites (not available yet)."""
+    raise InputError("'plan' is not available in this version yet.")

@@ -31,3 +31,60 @@ def test_console_script_installed():
     exe = shutil.which("harmreach") or str(__import__("pathlib").Path(sys.executable).parent / "harmreach")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "coverage" in out
+
+
+def test_coverage_demo_prints_need_covered(capsys, tmp_path):
+    out = tmp_path / "cov.geojson"
+    assert main(["coverage", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    import re
+    m = re.search(r"^need covered: (\d+\.\d)%$", text, re.M)
+    assert m, text
+    assert 0 < float(m.group(1)) < 100
+    assert "ESTIMATED" in text and out.exists()
+
+
+def test_coverage_at_night_lower(capsys):
+    import re
+    main(["coverage", "--at", "Sun 03:00"])
+    night = float(re.search(r"need covered: ([\d.]+)%", capsys.readouterr().out).group(1))
+    main(["coverage", "--at", "Tue 11:00"])
+    day = float(re.search(r"need covered: ([\d.]+)%", capsys.readouterr().out).group(1))
+    assert night < day
+
+
+def test_gaps_and_hotspots_demo(capsys, tmp_path):
+    assert main(["gaps", "--out", str(tmp_path / "g.geojson")]) == 0
+    assert "gaps (need beyond 15 minutes" in capsys.readouterr().out
+    assert main(["hotspots", "--out", str(tmp_path / "h.geojson")]) == 0
+    out = capsys.readouterr().out
+    assert "Getis-Ord Gi*" in out and "ILLUSTRATIVE" in out
+    assert (tmp_path / "h.geojson").exists()
+
+
+def test_user_files_end_to_end(capsys, tmp_path, write):
+    import geopandas as gpd
+    import shapely
+    # two areas over Worcester, three sites, need per area
+    areas = gpd.GeoDataFrame({"LAD24CD": ["X1", "X2"], "LAD24NM": ["West", "East"]},
+                             geometry=[shapely.box(380000, 250000, 385000, 258000),
+                                       shapely.box(385000, 250000, 390000, 258000)], crs=27700)
+    ap = tmp_path / "areas.gpkg"
+    areas.to_file(ap)
+    sp = write("sites.csv", "site_id,name,type,postcode\nA,a,pharmacy,WR1 2NA\n"
+                            "B,b,hospital,WR5 1DD\nC,c,satellite,WR2 5AA\n")
+    np_ = write("need.csv", "area_code,need\nX1,120\nX2,80\n")
+    code = main(["coverage", "--areas", str(ap), "--sites", str(sp), "--need", str(np_),
+                 "--minutes", "20", "--out", str(tmp_path / "o.csv")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "need covered:" in out.out and "West" in out.out
+    assert (tmp_path / "o.csv").exists()
+
+
+def test_bad_time_and_minutes(capsys):
+    assert main(["coverage", "--at", "Funday 9"]) == 2
+    assert "time of week" in capsys.readouterr().err
+    assert main(["coverage", "--minutes", "-3"]) == 2
+    assert main(["coverage", "--types", "pharmacy,chemist"]) == 2
+    assert "chemist" in capsys.readouterr().err

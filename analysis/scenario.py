@@ -1,0 +1,177 @@
+"""Run the coverage chain for a dataset and parameters: sites in play, travel, need, tables."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analysis import coverage as cov
+from analysis.hours import open_at
+from analysis.need import NeedSurface, need_surface
+from geo import settings
+from geo.dataset import Dataset
+from geo.errors import InputError
+from geo.network import StreetNetwork
+from geo.travel import EstimatedEngine, NearestSites, NetworkEngine, make_engine
+
+log = logging.getLogger(__name__)
+
+#: Site-type groups reported on their own ("covered by pharmacies alone", ...).
+TYPE_GROUPS: dict[str, tuple[str, ...]] = {
+    "pharmacies": ("pharmacy",),
+    "specialist (hospital + drug service)": ("hospital", "drug_service"),
+    "satellite, mobile, clinic, other": ("satellite", "mobile", "clinic", "other"),
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """What the user asked for (shared by the CLI and the dashboard)."""
+
+    mode: str = settings.DEFAULT_MODE
+    minutes: float = settings.DEFAULT_MINUTES
+    at: str | None = None
+    types: tuple[str, ...] | None = None
+    suppress: int = settings.SUPPRESSION_THRESHOLD
+    assume_open: bool = False
+
+    def describe(self) -> dict[str, object]:
+        """Plain values for export metadata."""
+        return {
+            "mode": self.mode,
+            "minutes": self.minutes,
+            "time_of_week": self.at or "any (all active sites)",
+            "site_types": ",".join(self.types) if self.types else "all",
+            "suppression_threshold": self.suppress,
+        }
+
+
+@dataclass
+class CoverageResult:
+    """Everything one coverage run produced, before disclosure control."""
+
+    params: Params
+    model: str
+    sites: gpd.GeoDataFrame  # all sites, with ``in_play`` (active, type, open at time)
+    demand: gpd.GeoDataFrame  # with need, nearest_min, second_min, nearest_site, n_within
+    table: pd.DataFrame  # per area + ALL (raw counts)
+    curve: pd.DataFrame
+    by_type: pd.DataFrame
+    need_info: NeedSurface
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overall(self) -> pd.Series:
+        """The ``ALL`` row of the table."""
+        return self.table.set_index("area_code").loc[cov.TOTAL_CODE]
+
+    @property
+    def share_covered(self) -> float:
+        """Need-weighted share covered overall (0-1)."""
+        return float(self.overall["share_covered"])
+
+
+def sites_in_play(ds: Dataset, params: Params) -> np.ndarray:
+    """Active sites of the chosen types, open at the chosen time of week."""
+    sites = ds.sites
+    mask = sites["active"].to_numpy(bool).copy()
+    if params.types:
+        unknown = set(params.types) - set(settings.SITE_TYPES)
+        if unknown:
+            raise InputError(
+                f"unknown site type(s): {', '.join(sorted(unknown))}.",
+                fix=f"choose from {', '.join(settings.SITE_TYPES)}.",
+            )
+        mask &= sites["type"].isin(params.types).to_numpy()
+    if params.at:
+        mask &= open_at(sites, params.at, assume_open_missing=params.assume_open)
+    return mask
+
+
+def site_xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Point coordinates as an (n, 2) array."""
+    return np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+
+
+def build_engine(params: Params, network: StreetNetwork | None) -> EstimatedEngine | NetworkEngine:
+    """The travel engine for the parameters (network if given, else estimated)."""
+    return make_engine(params.mode, network)
+
+
+def run_coverage(
+    ds: Dataset,
+    params: Params | None = None,
+    *,
+    network: StreetNetwork | None = None,
+    engine: EstimatedEngine | NetworkEngine | None = None,
+    surface: NeedSurface | None = None,
+) -> CoverageResult:
+    """Coverage of need within T minutes for a dataset.
+
+    Parameters
+    ----------
+    ds
+        Validated inputs.
+    params
+        Mode, minutes, time of week, site types.
+    network, engine
+        A street network (or a ready engine, e.g. cached by the dashboard); without either,
+        travel times are estimated.
+    surface
+        Need per demand point, if already computed.
+    """
+    params = params or Params()
+    engine = engine or build_engine(params, network)
+    if network is not None and network.crs != ds.crs:
+        raise InputError(
+            f"the network is in {network.crs.name} but the areas are in {ds.crs.name}.",
+            fix="use a network extract of the same country as the areas.",
+        )
+    surface = surface or need_surface(ds.demand, ds.need)
+    play = sites_in_play(ds, params)
+    sites = ds.sites.copy()
+    sites["in_play"] = play
+    demand = ds.demand.copy()
+    demand["need"] = surface.need
+    dxy = site_xy(demand)
+    sxy = site_xy(sites[play])
+    notes = []
+    if not play.any():
+        notes.append("no site is in play (check the time of week and site types)")
+    near: NearestSites = engine.nearest(dxy, sxy, k=2, minutes=params.minutes)
+    notes += near.notes
+    in_play_idx = np.flatnonzero(play)
+    demand["nearest_min"] = near.time_s[:, 0] / 60.0
+    demand["second_min"] = near.time_s[:, 1] / 60.0
+    demand["nearest_site"] = np.where(
+        near.site[:, 0] >= 0, sites["site_id"].to_numpy()[in_play_idx[np.maximum(near.site[:, 0], 0)]]
+        if len(in_play_idx) else None, None)
+    demand["n_within"] = near.n_within
+    demand["covered"] = demand["nearest_min"] <= params.minutes
+    names = ds.areas.set_index("area_code")["area_name"]
+    table = cov.coverage_table(
+        demand["area_code"].to_numpy(), surface.need, demand["residents"].to_numpy(float),
+        demand["nearest_min"].to_numpy(), params.minutes, demand["second_min"].to_numpy(),
+        area_names=names,
+    )
+    curve = cov.coverage_curve(surface.need, demand["nearest_min"].to_numpy(),
+                               settings.CURVE_MAX_MINUTES)
+    rows = []
+    for label, kinds in TYPE_GROUPS.items():
+        sub = play & sites["type"].isin(kinds).to_numpy()
+        if not sub.any():
+            continue
+        t = engine.nearest(dxy, site_xy(sites[sub]), k=1).time_s[:, 0] / 60.0
+        covered = t <= params.minutes
+        rows.append({"site_group": label, "sites": int(sub.sum()),
+                     "need_covered": float(surface.need[covered].sum()),
+                     "share_covered": float(surface.need[covered].sum() / surface.need.sum())})
+    by_type = pd.DataFrame(rows, columns=["site_group", "sites", "need_covered", "share_covered"])
+    return CoverageResult(
+        params=params, model=engine.model, sites=sites, demand=demand, table=table,
+        curve=curve, by_type=by_type, need_info=surface, notes=notes,
+    )
