@@ -175,3 +175,58 @@ def run_coverage(
         params=params, model=engine.model, sites=sites, demand=demand, table=table,
         curve=curve, by_type=by_type, need_info=surface, notes=notes,
     )
+
+
+def with_sites_changed(
+    ds: Dataset,
+    *,
+    close: list[str] | None = None,
+    add: gpd.GeoDataFrame | None = None,
+    move: dict[str, tuple[float, float]] | None = None,
+) -> Dataset:
+    """A copy of the dataset with sites closed, moved (to x, y) or added."""
+    import copy
+
+    new = copy.copy(ds)
+    sites = ds.sites.copy()
+    unknown = set(close or []) | set(move or {})
+    unknown -= set(sites["site_id"])
+    if unknown:
+        raise InputError(f"no site with id {', '.join(sorted(unknown))}.",
+                         fix="use site_id values from the sites file.")
+    if close:
+        sites.loc[sites["site_id"].isin(close), "active"] = False
+    for sid, (x, y) in (move or {}).items():
+        import shapely
+
+        sites.loc[sites["site_id"] == sid, "geometry"] = shapely.Point(x, y)
+    if add is not None and len(add):
+        sites = pd.concat([sites, add.to_crs(sites.crs)], ignore_index=True)
+        sites["active"] = sites["active"].fillna(True).astype(bool)
+        sites["illustrative"] = sites["illustrative"].fillna(False).astype(bool)
+    new.sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=ds.sites.crs)
+    return new
+
+
+def compare_runs(before: CoverageResult, after: CoverageResult) -> pd.DataFrame:
+    """Per area: share covered before and after, the change, and need that loses access."""
+    b = before.table.set_index("area_code")
+    a = after.table.set_index("area_code")
+    lost = before.demand["covered"].to_numpy() & ~after.demand["covered"].to_numpy()
+    gained = ~before.demand["covered"].to_numpy() & after.demand["covered"].to_numpy()
+    need = before.demand["need"].to_numpy()
+    codes = before.demand["area_code"].to_numpy()
+    lost_by = pd.Series(np.where(lost, need, 0.0)).groupby(codes).sum()
+    gained_by = pd.Series(np.where(gained, need, 0.0)).groupby(codes).sum()
+    lost_by.loc[cov.TOTAL_CODE] = lost_by.sum()
+    gained_by.loc[cov.TOTAL_CODE] = gained_by.sum()
+    out = pd.DataFrame({
+        "area_name": b.get("area_name", pd.Series(b.index, index=b.index)),
+        "need": b["need"],
+        "share_before": b["share_covered"],
+        "share_after": a["share_covered"],
+    })
+    out["change"] = out["share_after"] - out["share_before"]
+    out["need_losing_access"] = lost_by.reindex(out.index).fillna(0.0)
+    out["need_gaining_access"] = gained_by.reindex(out.index).fillna(0.0)
+    return out.reset_index(names="area_code")

@@ -40,6 +40,7 @@ def read_sites(
     study_area: gpd.GeoDataFrame | None = None,
     strict: bool = True,
     postcodes: PostcodeIndex | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, ReadReport]:
     """Read and validate a sites file.
 
@@ -57,6 +58,9 @@ def read_sites(
         if False it is skipped and listed in the report.
     postcodes
         Postcode index to geocode with (default: the bundled Code-Point Open).
+    defaults
+        Values for required columns the file lacks (e.g. candidate sites need no type);
+        ``site_id`` is numbered from 1 when defaulted.
 
     Returns
     -------
@@ -67,6 +71,9 @@ def read_sites(
     df = read_frame(src)
     target = CRS.from_user_input(crs or settings.BNG_EPSG)
     report = ReadReport(file=src.name, rows_read=len(df))
+    for col, value in (defaults or {}).items():
+        if find_column(df, col) is None:
+            df[col] = [f"{value}{i}" for i in range(1, len(df) + 1)] if col == "site_id" else value
 
     cols = {k: find_column(df, k) for k in ("site_id", "name", "type")}
     missing = [k for k, v in cols.items() if v is None]

@@ -32,6 +32,8 @@ def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
                        help="travel-time threshold (default 15)")
         t.add_argument("--at", help='time of week, e.g. "Tue 19:00": only sites open then')
         t.add_argument("--types", help="site types to include, comma-separated (default all)")
+        t.add_argument("--assume-open", action="store_true",
+                       help="with --at: treat sites without opening_hours as always open")
     p.add_argument("--suppress", type=int, default=settings.SUPPRESSION_THRESHOLD,
                    help="suppress counts of people under this (default 5)")
     p.add_argument("--out", help="write results: .geojson, .gpkg or .csv")
@@ -62,7 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--alpha", type=float, default=0.05, help="significance level")
         if name == "plan":
             p.add_argument("--add", type=int, default=3, help="number of new sites (K)")
-            p.add_argument("--candidates", help="candidate sites file (else generated)")
+            p.add_argument("--candidates", help="candidate sites file (else generated over "
+                           "uncovered need)")
+            p.add_argument("--objective", choices=("coverage", "backup", "equity"),
+                           default="coverage", help="need newly covered (default), need "
+                           "newly with two sites in reach, or the least-covered area first")
+            p.add_argument("--solver", choices=("auto", "exact", "greedy"), default="auto",
+                           help="exact integer program (HiGHS) or greedy; auto picks by size")
+            p.add_argument("--min-distance", type=float, default=400.0,
+                           help="candidates at least this many metres from existing sites")
             p.add_argument("--sessions", type=int,
                            help="choose N satellite sessions a week instead of sites")
         p.set_defaults(func=fn)

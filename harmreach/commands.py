@@ -178,5 +178,79 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
 
 
 def plan(args: argparse.Namespace, ds: Dataset) -> int:
-    """New satellite sites (not available yet)."""
-    raise InputError("'plan' is not available in this version yet.")
+    """Where the next K satellite sites cover the most unmet need."""
+    import geopandas as gpd
+    import numpy as np
+
+    from analysis.disclosure import suppress_group
+    from analysis.exports import write_geojson
+    from analysis.planning import plan_for_run
+    from geo.sites import read_sites
+
+    if args.sessions:
+        return plan_sessions(args, ds)
+    if args.add is None or args.add < 1:
+        raise InputError(f"--add {args.add}: ask for at least one new site.", fix="e.g. --add 3.")
+    result, bar = _run(args, ds, 4)
+    net = _network(args, ds)
+    from analysis.scenario import build_engine
+
+    engine = build_engine(result.params, net)
+    cand_xy = None
+    cand_from = "generated: 250 m cells of uncovered need, at least 400 m from any site"
+    if args.candidates:
+        cands, rep = read_sites(args.candidates, crs=ds.crs, study_area=ds.areas,
+                                strict=not args.skip_bad_rows,
+                                defaults={"site_id": "C", "name": "candidate",
+                                          "type": "satellite"})
+        cand_xy = site_xy(cands)
+        cand_from = f"file {Path(args.candidates).name} ({rep.rows_used} candidates)"
+    exact = {"exact": True, "greedy": False, "auto": None}[args.solver]
+    names = ds.areas.set_index("area_code")["area_name"]
+    sp_ = plan_for_run(result, engine, args.add, candidates_xy=cand_xy, candidates_from=cand_from,
+                       objective=args.objective, exact=exact,
+                       min_distance_m=args.min_distance, area_names=names)
+    bar.update()
+    layers = build_layers(ds, result)
+    bar.update()
+    bar.close()
+    t = sp_.table.copy()
+    thr = result.params.suppress
+    hide = suppress_group(t["need_added"].to_numpy(float), True, thr) if len(t) else []
+    t["need_added"] = t["need_added"].where(~np.asarray(hide, bool)) if len(t) else t["need_added"]
+    lines = _header(ds, result, layers)
+    r = sp_.result
+    lines.append(f"candidates: {sp_.n_candidates} ({sp_.candidates_from})")
+    gap = "" if r.gap is None else f", gap to bound {100 * r.gap:.2f}%"
+    lines.append(f"method: {r.method}; {'optimal' if r.optimal else 'not proven optimal'}"
+                 f"{gap}; {r.seconds:.2f} s; objective: {args.objective}")
+    lines += [f"note: {n}" for n in r.notes]
+    lines.append(f"need covered before: {100 * sp_.share_before:.1f}%")
+    lines.append(f"need covered after: {100 * sp_.share_after:.1f}%")
+    lines.append(f"{'#':>3}  {'need added':>10}  {'covered after':>13}  {'lon':>9} {'lat':>9}  areas gaining")
+    ll = gpd.GeoSeries(sp_.proposed.geometry, crs=ds.crs).to_crs(4326) if len(t) else []
+    for i, row in t.iterrows():
+        lines.append(f"{row['order']:>3}  {_num(row['need_added']):>10}  "
+                     f"{100 * row['share_covered_after']:>12.1f}%  {ll.iloc[i].x:>9.5f} "
+                     f"{ll.iloc[i].y:>9.5f}  {row['areas_gaining']}")
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() != ".geojson":
+            raise InputError("plan writes GeoJSON.", fix="end --out with .geojson.")
+        if not out.parent.exists():
+            raise InputError(f"folder '{out.parent}' does not exist.", fix="create it first.")
+        prop = gpd.GeoDataFrame(t.drop(columns=["x", "y", "candidate"]),
+                                geometry=sp_.proposed.geometry.values, crs=ds.crs)
+        meta = {**layers.metadata, "layer": "proposed_sites", "plan_method": r.method,
+                "plan_objective": args.objective, "candidates": sp_.candidates_from,
+                "need_covered_before": round(sp_.share_before, 4),
+                "need_covered_after": round(sp_.share_after, 4)}
+        write_geojson(out, prop, meta)
+        lines.append(f"wrote {out}")
+    print("\n".join(lines))
+    return 0
+
+
+def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
+    """Choose satellite sessions (not available yet)."""
+    raise InputError("'plan --sessions' is not available in this version yet.")

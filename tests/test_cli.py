@@ -88,3 +88,25 @@ def test_bad_time_and_minutes(capsys):
     assert main(["coverage", "--minutes", "-3"]) == 2
     assert main(["coverage", "--types", "pharmacy,chemist"]) == 2
     assert "chemist" in capsys.readouterr().err
+
+
+def test_plan_cli(capsys, tmp_path):
+    import json
+    out = tmp_path / "plan.geojson"
+    assert main(["plan", "--add", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    import re
+    before = float(re.search(r"^need covered before: ([\d.]+)%$", text, re.M).group(1))
+    after = float(re.search(r"^need covered after: ([\d.]+)%$", text, re.M).group(1))
+    assert after > before
+    doc = json.loads(out.read_text())
+    assert len(doc["features"]) == 2 and "crs" not in doc
+    assert doc["metadata"]["need_covered_after"] > doc["metadata"]["need_covered_before"]
+
+
+def test_plan_with_candidate_file(capsys, write):
+    c = write("cands.csv", "postcode\nWR9 8AA\nB60 1AA\nWR14 2AA\n")
+    code = main(["plan", "--add", "1", "--candidates", str(c), "--skip-bad-rows"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "candidates:" in out.out and "cands.csv" in out.out
