@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+		--server.enableStaticServing true \
 		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 20
 
 test: $(STAMP)

@@ -57,29 +57,45 @@ def find_gaps(
     if len(idx) == 0:
         return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=crs), out_rank
     labels = cluster_points(xy[idx], link_m)
-    df = pd.DataFrame({
-        "label": labels, "need": need[idx], "residents": np.asarray(residents, float)[idx],
-        "area_code": np.asarray(area_code)[idx], "x": xy[idx, 0], "y": xy[idx, 1],
-        "t": np.where(np.isfinite(t[idx]), t[idx], np.nan),
+    n_gaps = int(labels.max()) + 1
+    w = need[idx]
+    res = np.asarray(residents, float)[idx]
+    px, py = xy[idx, 0], xy[idx, 1]
+    tt = t[idx]
+    fin = np.isfinite(tt)
+    # Group sums with bincount: one pass for all gaps instead of a pandas loop per gap.
+    wsum = np.bincount(labels, weights=w, minlength=n_gaps)
+    cx = np.bincount(labels, weights=w * px, minlength=n_gaps) / wsum
+    cy = np.bincount(labels, weights=w * py, minlength=n_gaps) / wsum
+    wfin = np.bincount(labels, weights=np.where(fin, w, 0.0), minlength=n_gaps)
+    tsum = np.bincount(labels, weights=np.where(fin, w * tt, 0.0), minlength=n_gaps)
+    worst = np.full(n_gaps, -np.inf)
+    np.maximum.at(worst, labels, np.where(fin, tt, -np.inf))
+    # suggested centre: the gap's point nearest its need-weighted centroid
+    d2 = (px - cx[labels]) ** 2 + (py - cy[labels]) ** 2
+    order = np.lexsort((d2, labels))
+    first = order[np.searchsorted(labels[order], np.arange(n_gaps))]
+    # area holding most of each gap's need
+    codes, inv = np.unique(np.asarray(area_code)[idx], return_inverse=True)
+    by_area = np.zeros((n_gaps, len(codes)))
+    np.add.at(by_area, (labels, inv), w)
+    rows = pd.DataFrame({
+        "label": np.arange(n_gaps), "need": wsum,
+        "residents": np.bincount(labels, weights=res, minlength=n_gaps),
+        "area_code": codes[by_area.argmax(axis=1)],
+        "points": np.bincount(labels, minlength=n_gaps),
+        "nearest_min": np.where(wfin > 0, tsum / np.where(wfin > 0, wfin, 1), np.inf),
+        "worst_min": np.where(np.isfinite(worst), worst, np.inf),
+        "centre_x": px[first], "centre_y": py[first],
     })
-    rows = []
-    geoms = []
-    for label, g in df.groupby("label", sort=False):
-        w = g["need"].to_numpy()
-        cx, cy = np.average(g["x"], weights=w), np.average(g["y"], weights=w)
-        j = int(np.argmin((g["x"].to_numpy() - cx) ** 2 + (g["y"].to_numpy() - cy) ** 2))
-        by_area = g.groupby("area_code")["need"].sum()
-        tt = g["t"].to_numpy()
-        fin = np.isfinite(tt)
-        rows.append({
-            "label": label, "need": w.sum(), "residents": g["residents"].sum(),
-            "area_code": by_area.idxmax(), "points": len(g),
-            "nearest_min": float(np.average(tt[fin], weights=w[fin])) if fin.any() else np.inf,
-            "worst_min": float(tt[fin].max()) if fin.any() else np.inf,
-            "centre_x": float(g["x"].iloc[j]), "centre_y": float(g["y"].iloc[j]),
-        })
-        pts = shapely.points(g[["x", "y"]].to_numpy())
-        geoms.append(shapely.union_all(shapely.buffer(pts, link_m / 2, quad_segs=4)).simplify(25))
+    # outlines: each gap's points as one multipoint, buffered and simplified in one GEOS call
+    srt = np.argsort(labels, kind="stable")
+    mp = shapely.multipoints(shapely.points(np.column_stack([px[srt], py[srt]])),
+                             indices=labels[srt])
+    # A concave hull per gap, then one buffer: the union of thousands of overlapping circles
+    # (the obvious outline) took 3.5 s on the demo; this takes a fraction of that.
+    hulls = shapely.concave_hull(mp, ratio=0.2)
+    geoms = shapely.simplify(shapely.buffer(hulls, link_m / 4, quad_segs=4), 25)
     gaps = gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
     gaps = gaps.sort_values(["need", "points"], ascending=False).reset_index(drop=True)
     gaps["rank"] = np.arange(1, len(gaps) + 1)

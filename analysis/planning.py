@@ -209,6 +209,7 @@ def plan_sites(
     area_code: np.ndarray | None = None,
     exact: bool | None = None,
     time_limit_s: float = 60.0,
+    bound: bool = True,
 ) -> PlanResult:
     """Choose k candidates (existing sites kept) to maximise need newly covered.
 
@@ -228,6 +229,8 @@ def plan_sites(
     exact
         Force the integer program (True) or greedy (False); default: exact when the matrix
         has at most 5 million pairs.
+    bound
+        For greedy, also solve the LP relaxation to report the gap to optimal.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'.", fix=f"use {', '.join(OBJECTIVES)}.")
@@ -258,7 +261,7 @@ def plan_sites(
         chosen, gains = greedy(bc, wc, k, rc)
         obj = float(gains.sum())
         optimal = False
-        bound = _lp_bound(bc, wc, k, rc)
+        bound = _lp_bound(bc, wc, k, rc) if bound else None
         method = "greedy"
     if len(chosen) < k:
         notes.append(f"only {len(chosen)} candidate(s) add coverage; more would add none")
@@ -411,6 +414,7 @@ def plan_for_run(
     exact: bool | None = None,
     min_distance_m: float = MIN_DISTANCE_M,
     area_names: pd.Series | None = None,
+    bound: bool = True,
 ) -> SitePlan:
     """Propose k new sites for a coverage run (its sites in play are kept)."""
     d = run.demand
@@ -432,7 +436,7 @@ def plan_for_run(
                          fix="supply other candidates or lower the minimum distance.")
     a = coverage_matrix(engine, dxy, cand, minutes)
     res = plan_sites(a, need, k, existing_count=existing, objective=objective,
-                     area_code=d["area_code"].to_numpy(), exact=exact)
+                     area_code=d["area_code"].to_numpy(), exact=exact, bound=bound)
     names = area_names if area_names is not None else pd.Series(dtype=str)
     table = incremental_table(res, a, need, existing, d["area_code"].to_numpy(), names, cand)
     before = float(table.attrs.get("share_covered_before", run.share_covered))

@@ -97,3 +97,18 @@ def test_night_lower_than_day():
     night = run_coverage(ds, Params(at="Sun 03:00")).share_covered
     day = run_coverage(ds, Params(at="Tue 11:00")).share_covered
     assert night < day
+
+
+def test_weekly_profile_consistent_with_coverage_at_each_hour():
+    from analysis.weekly import weekly_profile
+    from analysis.scenario import build_engine
+    ds = load_dataset()
+    run = run_coverage(ds, Params())
+    prof = weekly_profile(run, build_engine(run.params, None))
+    assert len(prof.overall) == 168
+    for day, hour in [("Tue", 11), ("Tue", 19), ("Sun", 3), ("Sat", 12), ("Mon", 0)]:
+        at = run_coverage(ds, Params(at=f"{day} {hour:02d}:00")).share_covered
+        row = prof.overall[(prof.overall["day"] == day) & (prof.overall["hour"] == hour)]
+        assert row["share_covered"].iloc[0] == pytest.approx(at, abs=1e-9), (day, hour)
+    assert prof.worst(1)["share_covered"].iloc[0] == prof.overall["share_covered"].min()
+    assert 0 < prof.need_hours < prof.need_hours_max
