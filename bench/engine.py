@@ -108,7 +108,7 @@ def _measure(kind: str, net_spec: tuple[str, int], method: str, q: mp.Queue) -> 
         q.put((dt, _maxrss_mb(), res.time_s[::97, 0]))
 
 
-def run(net_spec, method, timeout=900):
+def run(net_spec, method, timeout=300):
     q: mp.Queue = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=_measure, args=("", net_spec, method, q))
     p.start()
@@ -139,7 +139,7 @@ def main() -> None:
     print(f"pandana is given a {PANDANA_RADIUS_S / 60:.0f}-minute search radius, "
           "harmreach and networkx none", flush=True)
     print(f"{'network':<14}{'method':<11}{'time s':>10}{'peak MB':>10}{'vs harmreach':>14}"
-          f"{'agree':>7}")
+          f"{'max diff s':>12}")
     last_ratio = None
     for spec in specs:
         label = spec[0] if spec[0] != "grid" else f"grid {spec[1]:.0e}"
@@ -149,13 +149,13 @@ def main() -> None:
         for method in methods:
             dt, mb, t, err = run(spec, method)
             if dt is None:
-                print(f"{label:<14}{method:<11}{'failed: ' + err:>34}")
+                print(f"{label:<14}{method:<11}{'did not finish in 300 s':>34}", flush=True)
                 continue
             fin = np.isfinite(h_t) & np.isfinite(t) & (h_t < PANDANA_RADIUS_S)
-            agree = np.allclose(h_t[fin], t[fin], atol=1e-3 if method == "pandana" else 1e-6)
+            diff = float(np.abs(h_t[fin] - t[fin]).max()) if fin.any() else 0.0
             ratio = dt / h_dt
             print(f"{label:<14}{method:<11}{dt:>10.3f}{mb:>10.0f}{ratio:>13.1f}x"
-                  f"{'yes' if agree else 'NO':>7}", flush=True)
+                  f"{diff:>12.2g}", flush=True)
             if method == "networkx":
                 last_ratio = ratio
     n_est = min(1_000_000, args.max_nodes)

@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--min-distance", type=float, default=400.0,
                            help="candidates at least this many metres from existing sites")
             p.add_argument("--sessions", type=int,
-                           help="choose N satellite sessions a week instead of sites")
+                           help="choose N satellite sessions a week (site + time slot) "
+                           "that add the most need-hours of access, instead of sites")
+            p.add_argument("--session-hours", type=int, default=3,
+                           help="length of a session in hours (default 3)")
         p.set_defaults(func=fn)
     return parser
 

@@ -251,6 +251,60 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     return 0
 
 
+#: Generated candidates for sessions: the cells with the most need beyond reach.
+SESSION_CANDIDATES = 30
+
+
 def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
-    """Choose satellite sessions (not available yet)."""
-    raise InputError("'plan --sessions' is not available in this version yet.")
+    """Choose satellite sessions (site + time slot) adding the most need-hours of access."""
+    import geopandas as gpd
+    import numpy as np
+
+    from analysis.hours import SLOTS_PER_DAY, weekly_masks
+    from analysis.planning import coverage_matrix, generate_candidates
+    from analysis.scenario import build_engine
+    from analysis.sessions import plan_sessions as choose
+    from analysis.weekly import reach_matrix
+    from geo.sites import read_sites
+
+    if args.sessions < 1:
+        raise InputError("--sessions must be at least 1.", fix="e.g. --sessions 4.")
+    result, bar = _run(args, ds, 3)
+    engine = build_engine(result.params, _network(args, ds))
+    d = result.demand
+    dxy = site_xy(d)
+    need = d["need"].to_numpy(float)
+    base = result.sites[result.sites["active"]]
+    masks, _ = weekly_masks(base, assume_open_missing=args.assume_open)
+    hourly = masks[:, :: SLOTS_PER_DAY // 24]
+    reach_sites = reach_matrix(engine, dxy, site_xy(base), result.params.minutes)
+    open_cover = (reach_sites.astype(np.float32) @ hourly.astype(np.float32)) > 0
+    if args.candidates:
+        cands, _ = read_sites(args.candidates, crs=ds.crs, study_area=ds.areas,
+                              strict=not args.skip_bad_rows,
+                              defaults={"site_id": "C", "name": "candidate", "type": "satellite"})
+        cand_xy = site_xy(cands)
+        cand_from = f"file {Path(args.candidates).name}"
+    else:
+        cand_xy = generate_candidates(dxy, need, ~open_cover.any(axis=1) | (d["n_within"] == 0)
+                                      .to_numpy(), site_xy(base), max_candidates=SESSION_CANDIDATES)
+        cand_from = "generated over need beyond reach"
+    bar.update()
+    reach = coverage_matrix(engine, dxy, cand_xy, result.params.minutes).toarray() > 0
+    sp_ = choose(reach, open_cover, need, args.sessions, length_h=args.session_hours,
+                 exact=args.solver != "greedy")
+    bar.update()
+    bar.close()
+    layers = build_layers(ds, result)
+    lines = _header(ds, result, layers)
+    lines.append(f"candidates: {len(cand_xy)} ({cand_from}); sessions of "
+                 f"{args.session_hours} h starting 08:00-19:00; method: {sp_.method}")
+    lines.append(f"need-hours of access a week before: {sp_.need_hours_before:,.0f}")
+    lines.append(f"need-hours of access a week after: {sp_.need_hours_after:,.0f}")
+    ll = gpd.GeoSeries(gpd.points_from_xy(cand_xy[:, 0], cand_xy[:, 1]), crs=ds.crs).to_crs(4326)
+    for i, r in enumerate(sp_.sessions.itertuples(), start=1):
+        p = ll.iloc[r.candidate]
+        lines.append(f"{i:>3}  {r.day} {r.start}-{r.end}  at {p.y:.5f}, {p.x:.5f}  "
+                     f"+{r.need_hours_added:,.0f} need-hours")
+    print("\n".join(lines))
+    return 0

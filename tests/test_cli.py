@@ -110,3 +110,20 @@ def test_plan_with_candidate_file(capsys, write):
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "candidates:" in out.out and "cands.csv" in out.out
+
+
+def test_plan_sessions_cli(capsys):
+    import re
+    assert main(["plan", "--sessions", "3", "--session-hours", "2"]) == 0
+    out = capsys.readouterr().out
+    before = float(re.search(r"before: ([\d,]+)", out).group(1).replace(",", ""))
+    after = float(re.search(r"after: ([\d,]+)", out).group(1).replace(",", ""))
+    assert after > before
+    assert len(re.findall(r"need-hours$", out, re.M)) == 3
+
+
+def test_hotspots_counts_file_and_bad_alpha(capsys, write):
+    c = write("counts.csv", "postcode_sector,count\nWR1 2,40\nWR1 1,30\nDY10 1,25\n")
+    assert main(["hotspots", "--counts", str(c)]) == 0
+    assert "counts.csv" in capsys.readouterr().out
+    assert main(["hotspots", "--alpha", "2"]) == 2

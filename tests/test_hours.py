@@ -112,3 +112,35 @@ def test_weekly_profile_consistent_with_coverage_at_each_hour():
         assert row["share_covered"].iloc[0] == pytest.approx(at, abs=1e-9), (day, hour)
     assert prof.worst(1)["share_covered"].iloc[0] == prof.overall["share_covered"].min()
     assert 0 < prof.need_hours < prof.need_hours_max
+
+
+def test_sessions_equal_brute_force():
+    import itertools
+
+    from analysis.sessions import plan_sessions, session_slots
+    rng = np.random.default_rng(3)
+    nd, nc, length = 12, 2, 4
+    reach = rng.random((nd, nc)) < 0.5
+    open_cover = np.zeros((nd, 168), bool)
+    open_cover[:, 24 * 0 + 9: 24 * 0 + 17] = True  # Monday 9-17 already served
+    open_cover[::3, 24 * 2 + 10: 24 * 2 + 14] = True
+    need = rng.integers(1, 6, nd).astype(float)
+    slots = session_slots(length)
+    sessions = [(c, d, s) for c in range(nc) for d, s in slots]
+
+    def value(chosen):
+        cov = open_cover.copy()
+        for c, d, s in chosen:
+            cov[np.ix_(reach[:, c], range(24 * d + s, 24 * d + s + length))] = True
+        return float(need @ cov.sum(axis=1))
+
+    best = max(value(comb) for comb in itertools.combinations(sessions, 2))
+    plan = plan_sessions(reach, open_cover, need, 2, length_h=length)
+    assert plan.need_hours_after == pytest.approx(best)
+    chosen = [(int(r.candidate), DAYS_IDX[r.day], int(r.start[:2]))
+              for r in plan.sessions.itertuples()]
+    assert value(chosen) == pytest.approx(best)
+    assert plan.need_hours_before == pytest.approx(value([]))
+
+
+DAYS_IDX = {d: i for i, d in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])}
