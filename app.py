@@ -461,6 +461,8 @@ def areas_tab(layers: Layers, result: CoverageResult) -> None:
         "Median minutes": t["median_min"].map(lambda v: f"{v:.1f}" if np.isfinite(v) else "—"),
         "Residents within reach": t["residents_covered"].map(num),
     })
+    if "access_e2sfca" in t.columns:
+        show["Capacity per person in need (E2SFCA)"] = t["access_e2sfca"].round(2)
     st.dataframe(show, hide_index=True, width="stretch")
     if len(result.by_type):
         bt = result.by_type.copy()

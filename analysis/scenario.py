@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import coverage as cov
+from analysis.access import e2sfca
 from analysis.hours import open_at
 from analysis.need import NeedSurface, need_surface
 from geo import settings
@@ -171,6 +172,21 @@ def run_coverage(
                      "need_covered": float(surface.need[covered].sum()),
                      "share_covered": float(surface.need[covered].sum() / surface.need.sum())})
     by_type = pd.DataFrame(rows, columns=["site_group", "sites", "need_covered", "share_covered"])
+    cap = sites.loc[play, "capacity"].to_numpy(float)
+    if play.any() and np.isfinite(cap).any() and np.nansum(cap) > 0:
+        # Capacity-aware access (E2SFCA): capacity per person in need within reach.
+        with_cap = np.isfinite(cap)
+        t_min = engine.matrix(dxy, sxy[with_cap], limit_s=params.minutes * 60.0) / 60.0
+        access, _ = e2sfca(t_min, surface.need, cap[with_cap], params.minutes)
+        demand["access_e2sfca"] = access
+        need_w = pd.Series(surface.need).groupby(demand["area_code"].to_numpy())
+        num = pd.Series(surface.need * access).groupby(demand["area_code"].to_numpy()).sum()
+        per_area = num / need_w.sum()
+        per_area.loc[cov.TOTAL_CODE] = (surface.need * access).sum() / surface.need.sum()
+        table["access_e2sfca"] = table["area_code"].map(per_area)
+        if (~with_cap).any():
+            notes.append(f"{int((~with_cap).sum())} site(s) in play have no capacity and are "
+                         "left out of the E2SFCA access score")
     return CoverageResult(
         params=params, model=engine.model, sites=sites, demand=demand, table=table,
         curve=curve, by_type=by_type, need_info=surface, notes=notes,

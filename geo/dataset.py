@@ -10,6 +10,7 @@ from pyproj import CRS
 
 from geo import settings
 from geo.areas import read_areas
+from geo.errors import InputError
 from geo.demand import demand_points_for, demo_demand_points, tag_areas
 from geo.need import NeedInput, read_need
 from geo.sites import read_sites
@@ -102,12 +103,30 @@ def load_dataset(
         illustrative["sites"] = bool(site_gdf["illustrative"].any())
     reports.append(rep)
 
+    need_in: NeedInput | None = None
+    if need is not None:
+        need_in = read_need(need)
     if areas is None:
         demand = demo_demand_points()
         sources["demand"] = (
             "demo: OS Code-Point Open postcode units, residents estimated from Census 2021 "
             "district totals shared by output area"
         )
+    elif target.to_epsg() != settings.BNG_EPSG:
+        # Outside Great Britain there are no postcode units: weighted need points are the
+        # demand points themselves.
+        if need_in is None or need_in.kind != "points":
+            raise InputError(
+                "outside Great Britain, need must be given as weighted points.",
+                file=Source.of(areas).name,
+                fix="supply --need as a point file with a 'weight' column.",
+            )
+        pts = need_in.table.to_crs(target)
+        demand = gpd.GeoDataFrame(
+            {"postcode": "", "residents": pts["value"].to_numpy(float)},
+            geometry=pts.geometry.values, crs=target,
+        )
+        sources["demand"] = f"need points from {need_in.file} (weights as residents)"
     else:
         demand = demand_points_for(area_gdf)
         sources["demand"] = "OS Code-Point Open postcode units inside the areas (equal weights)"
@@ -115,13 +134,13 @@ def load_dataset(
     demand["area_code"] = tag_areas(demand, area_gdf)
 
     if need is None and areas is None:
-        need_in: NeedInput | None = read_need(DEMO_NEED)
+        need_in = read_need(DEMO_NEED)
         sources["need"] = "demo: invented per-district estimates from the national OCU rate"
         illustrative["need"] = True
     elif need is None:
         need_in = None
     else:
-        need_in = read_need(need)
+        assert need_in is not None
         sources["need"] = f"user file {Source.of(need).name}"
         illustrative["need"] = need_in.illustrative
     return Dataset(

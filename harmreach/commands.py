@@ -102,6 +102,9 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
                  f"{_pct(pub['share_backup'])}")
     for _, r in result.by_type.iterrows():
         lines.append(f"covered by {r['site_group']} alone: {100 * r['share_covered']:.1f}%")
+    if "access_e2sfca" in pub.index and pub["access_e2sfca"] == pub["access_e2sfca"]:
+        lines.append(f"capacity per person in need within reach (E2SFCA, capacity units a "
+                     f"week): {pub['access_e2sfca']:.2f}")
     lines.append("")
     lines.append(f"{'area':<28}{'need':>9}{'covered':>10}{'share':>9}{'median min':>12}")
     for _, r in layers.areas.sort_values("area_name").iterrows():

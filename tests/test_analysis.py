@@ -137,3 +137,20 @@ def test_need_surface_reports_unplaced():
     assert surf.need.tolist() == [2.0, 6.0, 0.0]
     assert surf.unplaced == ["WR9 9"] and surf.unplaced_total == 5.0
     assert "WR9 9" in surf.summary()
+
+
+def test_run_coverage_e2sfca_matches_direct_calculation():
+    from analysis.scenario import Params, run_coverage
+    from geo.dataset import load_dataset
+    from geo.travel import EstimatedEngine
+    ds = load_dataset()
+    res = run_coverage(ds, Params(minutes=20))
+    d = res.demand
+    eng = EstimatedEngine("walk")
+    dxy = np.column_stack([d.geometry.x, d.geometry.y])
+    sxy = np.column_stack([ds.sites.geometry.x, ds.sites.geometry.y])
+    t = eng.matrix(dxy, sxy).astype(float) / 60
+    a, _ = e2sfca(t, d["need"].to_numpy(), ds.sites["capacity"].to_numpy(float), 20)
+    np.testing.assert_allclose(d["access_e2sfca"], a, rtol=1e-5)
+    tot = res.table.set_index("area_code").loc["ALL", "access_e2sfca"]
+    assert tot == pytest.approx((d["need"] * a).sum() / d["need"].sum(), rel=1e-6)

