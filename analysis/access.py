@@ -8,8 +8,9 @@ import numpy as np
 STEP_WEIGHTS = (1.0, 0.68, 0.22)
 
 
-def step_weights(t_min: np.ndarray, minutes: float,
-                 weights: tuple[float, ...] = STEP_WEIGHTS) -> np.ndarray:
+def step_weights(
+    t_min: np.ndarray, minutes: float, weights: tuple[float, ...] = STEP_WEIGHTS
+) -> np.ndarray:
     """Distance-decay weight of each travel time: equal zones within T, 0 beyond."""
     t = np.asarray(t_min, float)
     zones = len(weights)

@@ -59,16 +59,19 @@ def coverage_table(
     )
     per = df.groupby("area_code", sort=True)[sums].sum()
     per.loc[TOTAL_CODE] = df[sums].sum()
-    med = {code: weighted_median(g["time_min"].to_numpy(), g["need"].to_numpy())
-           for code, g in df.groupby("area_code")}
+    med = {
+        code: weighted_median(g["time_min"].to_numpy(), g["need"].to_numpy())
+        for code, g in df.groupby("area_code")
+    }
     med[TOTAL_CODE] = weighted_median(df["time_min"].to_numpy(), df["need"].to_numpy())
     per["median_min"] = pd.Series(med)
     per["need_uncovered"] = per["need"] - per["need_covered"]
     with np.errstate(invalid="ignore", divide="ignore"):
         per["share_covered"] = np.where(per["need"] > 0, per["need_covered"] / per["need"], np.nan)
         if second_min is not None:
-            per["share_backup"] = np.where(per["need"] > 0, per["need_backup"] / per["need"],
-                                           np.nan)
+            per["share_backup"] = np.where(
+                per["need"] > 0, per["need_backup"] / per["need"], np.nan
+            )
     per = per.reset_index(names="area_code")
     if area_names is not None:
         names = dict(area_names)

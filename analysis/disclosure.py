@@ -96,8 +96,8 @@ def suppress_table(
     vals = out[count_cols].astype(float).to_numpy()
     hidden = primary(vals, thr)
     col_of = {c: i for i, c in enumerate(count_cols)}
-    is_total = (out[key] == total_row).to_numpy() if total_row is not None else np.zeros(
-        len(out), bool
+    is_total = (
+        (out[key] == total_row).to_numpy() if total_row is not None else np.zeros(len(out), bool)
     )
     body = np.flatnonzero(~is_total)
     tot = np.flatnonzero(is_total)

@@ -51,12 +51,15 @@ def to_geojson(gdf: gpd.GeoDataFrame, meta: dict[str, object]) -> dict:
     props = gdf.drop(columns=gdf.geometry.name)
     features = []
     for geom, (_, row) in zip(geoms, props.iterrows(), strict=True):
-        features.append({
-            "type": "Feature",
-            "geometry": None if geom is None or geom.is_empty
-            else json.loads(shapely.to_geojson(geom)),
-            "properties": {k: _clean(v) for k, v in row.items()},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": None
+                if geom is None or geom.is_empty
+                else json.loads(shapely.to_geojson(geom)),
+                "properties": {k: _clean(v) for k, v in row.items()},
+            }
+        )
     return {"type": "FeatureCollection", "metadata": meta, "features": features}
 
 
@@ -85,8 +88,9 @@ def write_gpkg(path: Path, layers: Layers) -> None:
             if out[col].dtype == object and col != out.geometry.name:
                 out[col] = out[col].astype("string")
         out.to_file(path, layer=name, driver="GPKG")
-    meta = pd.DataFrame({"key": list(layers.metadata),
-                         "value": [str(v) for v in layers.metadata.values()]})
+    meta = pd.DataFrame(
+        {"key": list(layers.metadata), "value": [str(v) for v in layers.metadata.values()]}
+    )
     pyogrio.write_dataframe(meta, path, layer="metadata", driver="GPKG")
     pyogrio.write_dataframe(layers.curve, path, layer="coverage_curve", driver="GPKG")
 

@@ -52,8 +52,17 @@ def find_gaps(
     t = np.asarray(time_min, float)
     out_rank = np.zeros(len(xy), dtype=np.int64)
     idx = np.flatnonzero((t > minutes) & (need > 0))
-    cols = ["rank", "need", "residents", "area_code", "points", "nearest_min", "worst_min",
-            "centre_x", "centre_y"]
+    cols = [
+        "rank",
+        "need",
+        "residents",
+        "area_code",
+        "points",
+        "nearest_min",
+        "worst_min",
+        "centre_x",
+        "centre_y",
+    ]
     if len(idx) == 0:
         return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=crs), out_rank
     labels = cluster_points(xy[idx], link_m)
@@ -79,19 +88,24 @@ def find_gaps(
     codes, inv = np.unique(np.asarray(area_code)[idx], return_inverse=True)
     by_area = np.zeros((n_gaps, len(codes)))
     np.add.at(by_area, (labels, inv), w)
-    rows = pd.DataFrame({
-        "label": np.arange(n_gaps), "need": wsum,
-        "residents": np.bincount(labels, weights=res, minlength=n_gaps),
-        "area_code": codes[by_area.argmax(axis=1)],
-        "points": np.bincount(labels, minlength=n_gaps),
-        "nearest_min": np.where(wfin > 0, tsum / np.where(wfin > 0, wfin, 1), np.inf),
-        "worst_min": np.where(np.isfinite(worst), worst, np.inf),
-        "centre_x": px[first], "centre_y": py[first],
-    })
+    rows = pd.DataFrame(
+        {
+            "label": np.arange(n_gaps),
+            "need": wsum,
+            "residents": np.bincount(labels, weights=res, minlength=n_gaps),
+            "area_code": codes[by_area.argmax(axis=1)],
+            "points": np.bincount(labels, minlength=n_gaps),
+            "nearest_min": np.where(wfin > 0, tsum / np.where(wfin > 0, wfin, 1), np.inf),
+            "worst_min": np.where(np.isfinite(worst), worst, np.inf),
+            "centre_x": px[first],
+            "centre_y": py[first],
+        }
+    )
     # outlines: each gap's points as one multipoint, buffered and simplified in one GEOS call
     srt = np.argsort(labels, kind="stable")
-    mp = shapely.multipoints(shapely.points(np.column_stack([px[srt], py[srt]])),
-                             indices=labels[srt])
+    mp = shapely.multipoints(
+        shapely.points(np.column_stack([px[srt], py[srt]])), indices=labels[srt]
+    )
     # A concave hull per gap, then one buffer: the union of thousands of overlapping circles
     # (the obvious outline) took 3.5 s on the demo; this takes a fraction of that.
     hulls = shapely.concave_hull(mp, ratio=0.2)

@@ -20,10 +20,30 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REFERENCE_MONDAY = dt.datetime(2024, 6, 10)
 
 _DAY_ALIASES = {
-    "mo": 0, "mon": 0, "monday": 0, "tu": 1, "tue": 1, "tues": 1, "tuesday": 1,
-    "we": 2, "wed": 2, "wednesday": 2, "th": 3, "thu": 3, "thur": 3, "thurs": 3,
-    "thursday": 3, "fr": 4, "fri": 4, "friday": 4, "sa": 5, "sat": 5, "saturday": 5,
-    "su": 6, "sun": 6, "sunday": 6,
+    "mo": 0,
+    "mon": 0,
+    "monday": 0,
+    "tu": 1,
+    "tue": 1,
+    "tues": 1,
+    "tuesday": 1,
+    "we": 2,
+    "wed": 2,
+    "wednesday": 2,
+    "th": 3,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "thursday": 3,
+    "fr": 4,
+    "fri": 4,
+    "friday": 4,
+    "sa": 5,
+    "sat": 5,
+    "saturday": 5,
+    "su": 6,
+    "sun": 6,
+    "sunday": 6,
 }
 _AT_RE = re.compile(r"^\s*([A-Za-z]+)\s+(\d{1,2})(?::(\d{2}))?\s*$")
 
@@ -89,7 +109,8 @@ def weekly_masks(
     if missing:
         raise InputError(
             f"{len(missing)} site(s) have no opening_hours: {', '.join(missing[:5])}"
-            + (" …" if len(missing) > 5 else "") + ".",
+            + (" …" if len(missing) > 5 else "")
+            + ".",
             column="opening_hours",
             fix="add their hours, or treat them as always open (--assume-open in the CLI).",
         )

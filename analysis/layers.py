@@ -1,4 +1,4 @@
-"""Disclosure-safe layers (areas, sites, demand, gaps, hotspots): the only data shown or exported."""
+"""Disclosure-safe layers (areas, sites, demand, gaps, hotspots): all that is shown or exported."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ from analysis.scenario import CoverageResult, site_xy
 from geo import settings
 from geo.dataset import Dataset
 
-AREA_COUNTS = ["need", "need_covered", "need_uncovered", "need_backup", "residents",
-               "residents_covered"]
+AREA_COUNTS = [
+    "need",
+    "need_covered",
+    "need_uncovered",
+    "need_backup",
+    "residents",
+    "residents_covered",
+]
 
 
 @dataclass
@@ -37,8 +43,7 @@ class Layers:
 
     def as_dict(self) -> dict[str, gpd.GeoDataFrame]:
         """Spatial layers by name (hotspots only when computed)."""
-        out = {"areas": self.areas, "sites": self.sites, "gaps": self.gaps,
-               "demand": self.demand}
+        out = {"areas": self.areas, "sites": self.sites, "gaps": self.gaps, "demand": self.demand}
         if self.hotspots is not None:
             out["hotspots"] = self.hotspots
         return out
@@ -81,12 +86,13 @@ def build_layers(
     minutes = result.params.minutes
     # Areas: counts are additive down each column (to ALL) and across (covered + uncovered).
     table, n_hidden = suppress_table(
-        result.table, [c for c in AREA_COUNTS if c in result.table.columns],
+        result.table,
+        [c for c in AREA_COUNTS if c in result.table.columns],
         total_row=cov.TOTAL_CODE,
-        parts={"need": ["need_covered", "need_uncovered"],
-               "residents": ["residents_covered"]},
+        parts={"need": ["need_covered", "need_uncovered"], "residents": ["residents_covered"]},
         shares={"share_covered": "need_covered", "share_backup": "need_backup"},
-        threshold=thr, round_to=round_to,
+        threshold=thr,
+        round_to=round_to,
     )
     # share_covered also reveals need_uncovered's size relative to need: hide with it
     table["share_covered"] = table["share_covered"].where(table["need_uncovered"].notna())
@@ -95,8 +101,13 @@ def build_layers(
 
     d = result.demand
     gaps, rank = find_gaps(
-        site_xy(d), d["need"].to_numpy(), d["residents"].to_numpy(float),
-        d["area_code"].to_numpy(), d["nearest_min"].to_numpy(), minutes, crs=ds.crs,
+        site_xy(d),
+        d["need"].to_numpy(),
+        d["residents"].to_numpy(float),
+        d["area_code"].to_numpy(),
+        d["nearest_min"].to_numpy(),
+        minutes,
+        crs=ds.crs,
     )
     if len(gaps):
         # The gaps partition the published uncovered need: secondary suppression applies.
@@ -107,8 +118,20 @@ def build_layers(
         names = ds.areas.set_index("area_code")["area_name"]
         gaps.insert(4, "area_name", gaps["area_code"].map(names))
 
-    demand = d[["postcode", "area_code", "nearest_min", "second_min", "nearest_site", "n_within",
-                "covered", "need", "residents", "geometry"]].copy()
+    demand = d[
+        [
+            "postcode",
+            "area_code",
+            "nearest_min",
+            "second_min",
+            "nearest_site",
+            "n_within",
+            "covered",
+            "need",
+            "residents",
+            "geometry",
+        ]
+    ].copy()
     demand["gap"] = rank
     for col in ("need", "residents"):
         vals = demand[col].to_numpy(float)
@@ -118,8 +141,19 @@ def build_layers(
         n_hidden += int(hide.sum())
         demand[col] = np.where(hide, np.nan, vals)
 
-    sites = result.sites[["site_id", "name", "type", "opening_hours", "capacity", "active",
-                          "in_play", "illustrative", "geometry"]].copy()
+    sites = result.sites[
+        [
+            "site_id",
+            "name",
+            "type",
+            "opening_hours",
+            "capacity",
+            "active",
+            "in_play",
+            "illustrative",
+            "geometry",
+        ]
+    ].copy()
     hs = None
     if hotspots is not None:
         hs = hotspots.copy()
@@ -130,9 +164,19 @@ def build_layers(
     meta = metadata(ds, result, extra_meta)
     if len(total):
         meta["need_covered_share"] = (
-            None if pd.isna(total["share_covered"].iloc[0])
+            None
+            if pd.isna(total["share_covered"].iloc[0])
             else round(float(total["share_covered"].iloc[0]), 4)
         )
-    return Layers(areas=areas, sites=sites, demand=demand, gaps=gaps, hotspots=hs,
-                  curve=result.curve, by_type=by_type, table=table, metadata=meta,
-                  suppressed_cells=n_hidden)
+    return Layers(
+        areas=areas,
+        sites=sites,
+        demand=demand,
+        gaps=gaps,
+        hotspots=hs,
+        curve=result.curve,
+        by_type=by_type,
+        table=table,
+        metadata=meta,
+        suppressed_cells=n_hidden,
+    )

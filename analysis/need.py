@@ -1,4 +1,4 @@
-"""Spread need over demand points: by residents within areas or partial postcodes, or from points."""
+"""Spread need over demand points: by residents in areas or partial postcodes, or from points."""
 
 from __future__ import annotations
 
@@ -29,8 +29,10 @@ class NeedSurface:
         if self.unplaced:
             shown = ", ".join(self.unplaced[:5])
             more = f" and {len(self.unplaced) - 5} more" if len(self.unplaced) > 5 else ""
-            text += (f"; {self.unplaced_total:,.0f} need in {len(self.unplaced)} key(s) "
-                     f"had no demand point and was left out ({shown}{more})")
+            text += (
+                f"; {self.unplaced_total:,.0f} need in {len(self.unplaced)} key(s) "
+                f"had no demand point and was left out ({shown}{more})"
+            )
         return text
 
 

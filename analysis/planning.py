@@ -64,17 +64,24 @@ def coverage_matrix(
         tree = cKDTree(cand_xy)
         lists = tree.query_ball_point(demand_xy, r=r, workers=-1)
         rows = np.repeat(np.arange(len(demand_xy)), [len(x) for x in lists])
-        cols = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists]) if len(rows) else (
-            np.zeros(0, np.int64))
+        cols = (
+            np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+            if len(rows)
+            else (np.zeros(0, np.int64))
+        )
     else:
         t = engine.matrix(demand_xy, cand_xy, limit_s=minutes * 60.0)
         rows, cols = np.nonzero(t <= minutes * 60.0)
-    return sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)),
-                         shape=(len(demand_xy), len(cand_xy)))
+    return sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(demand_xy), len(cand_xy))
+    )
 
 
-def _compress(a: sp.csr_matrix, weight: np.ndarray, deficit: np.ndarray,
-              ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+def _compress(
+    a: sp.csr_matrix,
+    weight: np.ndarray,
+    deficit: np.ndarray,
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """Drop rows that need nothing or that no candidate reaches; merge identical rows.
 
     Rows with the same candidate set and the same deficit behave identically in the
@@ -87,16 +94,19 @@ def _compress(a: sp.csr_matrix, weight: np.ndarray, deficit: np.ndarray,
     r = deficit[keep]
     if a.shape[0] == 0:
         return a, w, r
-    keys = [a.indices[a.indptr[i]:a.indptr[i + 1]].tobytes() + bytes([int(r[i])])
-            for i in range(a.shape[0])]
+    keys = [
+        a.indices[a.indptr[i] : a.indptr[i + 1]].tobytes() + bytes([int(r[i])])
+        for i in range(a.shape[0])
+    ]
     codes, _ = pd.factorize(pd.Series(keys))
     w2 = np.bincount(codes, weights=w)
     uniq = np.unique(codes, return_index=True)[1]
     return a[uniq], w2, r[uniq]
 
 
-def greedy(a: sp.csr_matrix, weight: np.ndarray, k: int,
-           deficit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def greedy(
+    a: sp.csr_matrix, weight: np.ndarray, k: int, deficit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy covering: repeatedly add the candidate with the largest gain.
 
     A point needing ``deficit`` more sites earns need/deficit per new site reaching it, so
@@ -117,7 +127,7 @@ def greedy(a: sp.csr_matrix, weight: np.ndarray, k: int,
         j = int(np.argmax(gain))
         if gain[j] <= 1e-12:
             break
-        col = a.indices[a.indptr[j]:a.indptr[j + 1]]
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
         open_ = col[~done[col]]
         count[open_] += 1
         newly = open_[count[open_] >= r[open_]]
@@ -131,7 +141,7 @@ def greedy(a: sp.csr_matrix, weight: np.ndarray, k: int,
 
 
 def _program(a: sp.csr_matrix, weight: np.ndarray, k: int, deficit: np.ndarray):
-    """max Σ w_i z_i  s.t.  r_i z_i ≤ Σ_j a_ij x_j,  Σ_j x_j ≤ k,  x binary, z in [0, 1]."""
+    """Max Σ w_i z_i  s.t.  r_i z_i ≤ Σ_j a_ij x_j,  Σ_j x_j ≤ k,  x binary, z in [0, 1]."""
     n_d, n_c = a.shape
     c = np.concatenate([np.zeros(n_c), -weight])
     cover = sp.hstack([-sp.csr_matrix(a, dtype=np.float64), sp.diags(deficit.astype(float))])
@@ -161,9 +171,13 @@ def undominated(a: sp.csr_matrix) -> np.ndarray:
     return np.flatnonzero(~dominated & (size > 0))
 
 
-def exact_mclp(a: sp.csr_matrix, weight: np.ndarray, k: int, time_limit_s: float = 60.0,
-               deficit: np.ndarray | None = None,
-               ) -> tuple[np.ndarray, float, bool, float | None]:
+def exact_mclp(
+    a: sp.csr_matrix,
+    weight: np.ndarray,
+    k: int,
+    time_limit_s: float = 60.0,
+    deficit: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, bool, float | None]:
     """Maximal covering by integer programming (HiGHS via ``scipy.optimize.milp``)."""
     n_d, n_c = a.shape
     r = np.ones(n_d) if deficit is None else np.asarray(deficit, float)
@@ -176,8 +190,13 @@ def exact_mclp(a: sp.csr_matrix, weight: np.ndarray, k: int, time_limit_s: float
     c, cons, integrality = _program(sub, weight, k, r)
     # Presolve off: on covering programs like the demo's (8,800 rows × 3,500 candidates)
     # HiGHS spent 6 s of 8 s in presolve and then solved at the root; without it, 1.6 s.
-    res = milp(c=c, constraints=cons, integrality=integrality, bounds=Bounds(0, 1),
-               options={"time_limit": time_limit_s, "disp": False, "presolve": False})
+    res = milp(
+        c=c,
+        constraints=cons,
+        integrality=integrality,
+        bounds=Bounds(0, 1),
+        options={"time_limit": time_limit_s, "disp": False, "presolve": False},
+    )
     if res.x is None:
         raise InputError(f"the solver found no plan ({res.message}).")
     x = np.zeros(n_c)
@@ -188,8 +207,9 @@ def exact_mclp(a: sp.csr_matrix, weight: np.ndarray, k: int, time_limit_s: float
     return np.flatnonzero(x), obj, res.status == 0, bound
 
 
-def order_by_gain(a: sp.csr_matrix, weight: np.ndarray, chosen: np.ndarray,
-                  deficit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def order_by_gain(
+    a: sp.csr_matrix, weight: np.ndarray, chosen: np.ndarray, deficit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Order a chosen set site by site, each time taking the one adding the most."""
     sub = sp.csr_matrix(a)[:, chosen]
     order, gains = greedy(sub, weight, len(chosen), deficit)
@@ -237,11 +257,14 @@ def plan_sites(
     if k < 1:
         raise InputError(f"cannot add {k} sites.", fix="ask for at least one (--add 1).")
     if a.shape[1] == 0:
-        raise InputError("there are no candidate sites.",
-                         fix="supply candidates, or lower the minimum distance from sites.")
+        raise InputError(
+            "there are no candidate sites.",
+            fix="supply candidates, or lower the minimum distance from sites.",
+        )
     need = np.asarray(need, float)
-    existing = np.zeros(len(need), np.int64) if existing_count is None else np.asarray(
-        existing_count)
+    existing = (
+        np.zeros(len(need), np.int64) if existing_count is None else np.asarray(existing_count)
+    )
     t0 = time.perf_counter()
     if objective == "equity":
         return _equity(a, need, k, existing, area_code, t0)
@@ -265,8 +288,16 @@ def plan_sites(
         method = "greedy"
     if len(chosen) < k:
         notes.append(f"only {len(chosen)} candidate(s) add coverage; more would add none")
-    return PlanResult(chosen=chosen, gains=gains, objective=float(obj), method=method,
-                      optimal=optimal, bound=bound, seconds=time.perf_counter() - t0, notes=notes)
+    return PlanResult(
+        chosen=chosen,
+        gains=gains,
+        objective=float(obj),
+        method=method,
+        optimal=optimal,
+        bound=bound,
+        seconds=time.perf_counter() - t0,
+        notes=notes,
+    )
 
 
 def _lp_bound(a: sp.csr_matrix, w: np.ndarray, k: int, deficit: np.ndarray) -> float | None:
@@ -298,14 +329,19 @@ def _equity(a, need, k, existing, area_code, t0) -> PlanResult:
         j = int(np.argmax(score))
         if score[j] <= 0:
             break
-        col = a.indices[a.indptr[j]:a.indptr[j + 1]]
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
         newly = col[~covered[col]]
         chosen.append(j)
         gains.append(float(need[newly].sum()))
         covered[newly] = True
-    return PlanResult(np.asarray(chosen, np.int64), np.asarray(gains), float(np.sum(gains)),
-                      "greedy (raise the least-covered area first)", False,
-                      seconds=time.perf_counter() - t0)
+    return PlanResult(
+        np.asarray(chosen, np.int64),
+        np.asarray(gains),
+        float(np.sum(gains)),
+        "greedy (raise the least-covered area first)",
+        False,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def generate_candidates(
@@ -365,20 +401,27 @@ def incremental_table(
     codes = np.asarray(area_code)
     base = need[covered].sum()
     for step, j in enumerate(plan.chosen, start=1):
-        col = a.indices[a.indptr[j]:a.indptr[j + 1]]
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
         newly = col[~covered[col]]
         covered[newly] = True
-        gain_by_area = pd.Series(need[newly]).groupby(codes[newly]).sum().sort_values(
-            ascending=False)
+        gain_by_area = (
+            pd.Series(need[newly]).groupby(codes[newly]).sum().sort_values(ascending=False)
+        )
         gain_by_area = gain_by_area[gain_by_area > 0]
-        rows.append({
-            "order": step, "candidate": int(j),
-            "x": float(cand_xy[j, 0]), "y": float(cand_xy[j, 1]),
-            "need_added": float(need[newly].sum()),
-            "share_covered_after": float(need[covered].sum() / total) if total else np.nan,
-            "areas_gaining": ", ".join(str(area_names.get(c, c)) for c in gain_by_area.index[:3]),
-            "area_code": gain_by_area.index[0] if len(gain_by_area) else None,
-        })
+        rows.append(
+            {
+                "order": step,
+                "candidate": int(j),
+                "x": float(cand_xy[j, 0]),
+                "y": float(cand_xy[j, 1]),
+                "need_added": float(need[newly].sum()),
+                "share_covered_after": float(need[covered].sum() / total) if total else np.nan,
+                "areas_gaining": ", ".join(
+                    str(area_names.get(c, c)) for c in gain_by_area.index[:3]
+                ),
+                "area_code": gain_by_area.index[0] if len(gain_by_area) else None,
+            }
+        )
     df = pd.DataFrame(rows)
     df.attrs["share_covered_before"] = base / total if total else np.nan
     return df
@@ -386,8 +429,9 @@ def incremental_table(
 
 def proposed_sites(table: pd.DataFrame, crs: object) -> gpd.GeoDataFrame:
     """The plan as points (analysis CRS)."""
-    return gpd.GeoDataFrame(table.drop(columns=["x", "y"]),
-                            geometry=gpd.points_from_xy(table["x"], table["y"]), crs=crs)
+    return gpd.GeoDataFrame(
+        table.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(table["x"], table["y"]), crs=crs
+    )
 
 
 @dataclass
@@ -432,16 +476,33 @@ def plan_for_run(
             dist, _ = cKDTree(sxy).query(cand)
             cand = cand[dist >= min_distance_m]
     if len(cand) == 0:
-        raise InputError("no candidate sites are left (all too close to existing sites).",
-                         fix="supply other candidates or lower the minimum distance.")
+        raise InputError(
+            "no candidate sites are left (all too close to existing sites).",
+            fix="supply other candidates or lower the minimum distance.",
+        )
     a = coverage_matrix(engine, dxy, cand, minutes)
-    res = plan_sites(a, need, k, existing_count=existing, objective=objective,
-                     area_code=d["area_code"].to_numpy(), exact=exact, bound=bound)
+    res = plan_sites(
+        a,
+        need,
+        k,
+        existing_count=existing,
+        objective=objective,
+        area_code=d["area_code"].to_numpy(),
+        exact=exact,
+        bound=bound,
+    )
     names = area_names if area_names is not None else pd.Series(dtype=str)
     table = incremental_table(res, a, need, existing, d["area_code"].to_numpy(), names, cand)
     before = float(table.attrs.get("share_covered_before", run.share_covered))
     after = float(table["share_covered_after"].iloc[-1]) if len(table) else before
-    return SitePlan(proposed=proposed_sites(table, d.crs) if len(table) else
-                    gpd.GeoDataFrame(table, geometry=[], crs=d.crs),
-                    table=table, result=res, share_before=before, share_after=after,
-                    n_candidates=len(cand), candidates_from=candidates_from)
+    return SitePlan(
+        proposed=proposed_sites(table, d.crs)
+        if len(table)
+        else gpd.GeoDataFrame(table, geometry=[], crs=d.crs),
+        table=table,
+        result=res,
+        share_before=before,
+        share_after=after,
+        n_candidates=len(cand),
+        candidates_from=candidates_from,
+    )

@@ -149,18 +149,27 @@ def run_coverage(
     demand["nearest_min"] = near.time_s[:, 0] / 60.0
     demand["second_min"] = near.time_s[:, 1] / 60.0
     demand["nearest_site"] = np.where(
-        near.site[:, 0] >= 0, sites["site_id"].to_numpy()[in_play_idx[np.maximum(near.site[:, 0], 0)]]
-        if len(in_play_idx) else None, None)
+        near.site[:, 0] >= 0,
+        sites["site_id"].to_numpy()[in_play_idx[np.maximum(near.site[:, 0], 0)]]
+        if len(in_play_idx)
+        else None,
+        None,
+    )
     demand["n_within"] = near.n_within
     demand["covered"] = demand["nearest_min"] <= params.minutes
     names = ds.areas.set_index("area_code")["area_name"]
     table = cov.coverage_table(
-        demand["area_code"].to_numpy(), surface.need, demand["residents"].to_numpy(float),
-        demand["nearest_min"].to_numpy(), params.minutes, demand["second_min"].to_numpy(),
+        demand["area_code"].to_numpy(),
+        surface.need,
+        demand["residents"].to_numpy(float),
+        demand["nearest_min"].to_numpy(),
+        params.minutes,
+        demand["second_min"].to_numpy(),
         area_names=names,
     )
-    curve = cov.coverage_curve(surface.need, demand["nearest_min"].to_numpy(),
-                               settings.CURVE_MAX_MINUTES)
+    curve = cov.coverage_curve(
+        surface.need, demand["nearest_min"].to_numpy(), settings.CURVE_MAX_MINUTES
+    )
     rows = []
     for label, kinds in TYPE_GROUPS.items():
         sub = play & sites["type"].isin(kinds).to_numpy()
@@ -168,9 +177,14 @@ def run_coverage(
             continue
         t = engine.nearest(dxy, site_xy(sites[sub]), k=1).time_s[:, 0] / 60.0
         covered = t <= params.minutes
-        rows.append({"site_group": label, "sites": int(sub.sum()),
-                     "need_covered": float(surface.need[covered].sum()),
-                     "share_covered": float(surface.need[covered].sum() / surface.need.sum())})
+        rows.append(
+            {
+                "site_group": label,
+                "sites": int(sub.sum()),
+                "need_covered": float(surface.need[covered].sum()),
+                "share_covered": float(surface.need[covered].sum() / surface.need.sum()),
+            }
+        )
     by_type = pd.DataFrame(rows, columns=["site_group", "sites", "need_covered", "share_covered"])
     cap = sites.loc[play, "capacity"].to_numpy(float)
     if play.any() and np.isfinite(cap).any() and np.nansum(cap) > 0:
@@ -185,11 +199,20 @@ def run_coverage(
         per_area.loc[cov.TOTAL_CODE] = (surface.need * access).sum() / surface.need.sum()
         table["access_e2sfca"] = table["area_code"].map(per_area)
         if (~with_cap).any():
-            notes.append(f"{int((~with_cap).sum())} site(s) in play have no capacity and are "
-                         "left out of the E2SFCA access score")
+            notes.append(
+                f"{int((~with_cap).sum())} site(s) in play have no capacity and are "
+                "left out of the E2SFCA access score"
+            )
     return CoverageResult(
-        params=params, model=engine.model, sites=sites, demand=demand, table=table,
-        curve=curve, by_type=by_type, need_info=surface, notes=notes,
+        params=params,
+        model=engine.model,
+        sites=sites,
+        demand=demand,
+        table=table,
+        curve=curve,
+        by_type=by_type,
+        need_info=surface,
+        notes=notes,
     )
 
 
@@ -208,8 +231,10 @@ def with_sites_changed(
     unknown = set(close or []) | set(move or {})
     unknown -= set(sites["site_id"])
     if unknown:
-        raise InputError(f"no site with id {', '.join(sorted(unknown))}.",
-                         fix="use site_id values from the sites file.")
+        raise InputError(
+            f"no site with id {', '.join(sorted(unknown))}.",
+            fix="use site_id values from the sites file.",
+        )
     if close:
         sites.loc[sites["site_id"].isin(close), "active"] = False
     for sid, (x, y) in (move or {}).items():
@@ -236,12 +261,14 @@ def compare_runs(before: CoverageResult, after: CoverageResult) -> pd.DataFrame:
     gained_by = pd.Series(np.where(gained, need, 0.0)).groupby(codes).sum()
     lost_by.loc[cov.TOTAL_CODE] = lost_by.sum()
     gained_by.loc[cov.TOTAL_CODE] = gained_by.sum()
-    out = pd.DataFrame({
-        "area_name": b.get("area_name", pd.Series(b.index, index=b.index)),
-        "need": b["need"],
-        "share_before": b["share_covered"],
-        "share_after": a["share_covered"],
-    })
+    out = pd.DataFrame(
+        {
+            "area_name": b.get("area_name", pd.Series(b.index, index=b.index)),
+            "need": b["need"],
+            "share_before": b["share_covered"],
+            "share_after": a["share_covered"],
+        }
+    )
     out["change"] = out["share_after"] - out["share_before"]
     out["need_losing_access"] = lost_by.reindex(out.index).fillna(0.0)
     out["need_gaining_access"] = gained_by.reindex(out.index).fillna(0.0)

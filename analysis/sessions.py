@@ -27,8 +27,9 @@ class SessionPlan:
     method: str
 
 
-def session_slots(length_h: int, first: int = FIRST_START, last: int = LAST_START
-                  ) -> list[tuple[int, int]]:
+def session_slots(
+    length_h: int, first: int = FIRST_START, last: int = LAST_START
+) -> list[tuple[int, int]]:
     """(day, start hour) of every possible session of ``length_h`` hours in a week."""
     if not 1 <= length_h <= 12:
         raise InputError(f"a session of {length_h} hours is out of range.", fix="use 1 to 12.")
@@ -105,11 +106,13 @@ def plan_sessions(
         chosen, gains = greedy(a, w, n_sessions)
         method = "greedy"
     before = float(need @ open_cover.sum(axis=1))
-    out = pd.DataFrame({
-        "candidate": [int(j) // len(slots) for j in chosen],
-        "day": [DAYS[slots[int(j) % len(slots)][0]] for j in chosen],
-        "start": [f"{slots[int(j) % len(slots)][1]:02d}:00" for j in chosen],
-        "end": [f"{slots[int(j) % len(slots)][1] + length_h:02d}:00" for j in chosen],
-        "need_hours_added": gains,
-    })
+    out = pd.DataFrame(
+        {
+            "candidate": [int(j) // len(slots) for j in chosen],
+            "day": [DAYS[slots[int(j) % len(slots)][0]] for j in chosen],
+            "start": [f"{slots[int(j) % len(slots)][1]:02d}:00" for j in chosen],
+            "end": [f"{slots[int(j) % len(slots)][1] + length_h:02d}:00" for j in chosen],
+            "need_hours_added": gains,
+        }
+    )
     return SessionPlan(out, before, before + float(np.sum(gains)), method)

@@ -26,8 +26,12 @@ class WeeklyProfile:
         return self.overall.nsmallest(n, "share_covered", keep="first")
 
 
-def reach_matrix(engine: EstimatedEngine | NetworkEngine, demand_xy: np.ndarray,
-                 site_xy_: np.ndarray, minutes: float) -> np.ndarray:
+def reach_matrix(
+    engine: EstimatedEngine | NetworkEngine,
+    demand_xy: np.ndarray,
+    site_xy_: np.ndarray,
+    minutes: float,
+) -> np.ndarray:
     """(n_demand, n_sites) bool: site within ``minutes``."""
     t = engine.matrix(demand_xy, site_xy_, limit_s=minutes * 60.0)
     return t <= minutes * 60.0 * (1 + 1e-9)
@@ -51,7 +55,7 @@ def weekly_profile(
         base &= sites["type"].isin(run.params.types).to_numpy()
     s = sites[base]
     masks, _ = weekly_masks(s, assume_open_missing=assume_open_missing)
-    hourly = masks[:, ::SLOTS_PER_DAY // 24]  # (n_sites, 168)
+    hourly = masks[:, :: SLOTS_PER_DAY // 24]  # (n_sites, 168)
     d = run.demand
     need = d["need"].to_numpy(float)
     reach = reach_matrix(engine, site_xy(d), site_xy(s), run.params.minutes)
@@ -59,18 +63,35 @@ def weekly_profile(
     total = need.sum()
     share = (need @ covered) / total if total > 0 else np.full(168, np.nan)
     hours = np.arange(168)
-    overall = pd.DataFrame({"day": [DAYS[h // 24] for h in hours], "hour": hours % 24,
-                            "share_covered": share, "sites_open": hourly.sum(axis=0)})
+    overall = pd.DataFrame(
+        {
+            "day": [DAYS[h // 24] for h in hours],
+            "hour": hours % 24,
+            "share_covered": share,
+            "sites_open": hourly.sum(axis=0),
+        }
+    )
     codes, inv = np.unique(d["area_code"].to_numpy(), return_inverse=True)
     rows = []
     for a, code in enumerate(codes):
         m = inv == a
         tot = need[m].sum()
         sh = (need[m] @ covered[m]) / tot if tot > 0 else np.full(168, np.nan)
-        rows.append(pd.DataFrame({"area_code": code, "day": overall["day"],
-                                  "hour": overall["hour"], "share_covered": sh}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "area_code": code,
+                    "day": overall["day"],
+                    "hour": overall["hour"],
+                    "share_covered": sh,
+                }
+            )
+        )
     by_area = pd.concat(rows, ignore_index=True)
     any_reach = reach.any(axis=1)
-    return WeeklyProfile(overall=overall, by_area=by_area,
-                         need_hours=float(need @ covered.sum(axis=1)),
-                         need_hours_max=float(need[any_reach].sum() * 168))
+    return WeeklyProfile(
+        overall=overall,
+        by_area=by_area,
+        need_hours=float(need @ covered.sum(axis=1)),
+        need_hours_max=float(need[any_reach].sum() * 168),
+    )

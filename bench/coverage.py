@@ -49,16 +49,25 @@ def demo_stages() -> None:
     eng = EstimatedEngine("walk")
     dxy, sxy = site_xy(ds.demand), site_xy(ds.sites)
     t_travel, near = timed(lambda: eng.nearest(dxy, sxy, k=2, minutes=15))
-    t_agg, (res, layers) = timed(lambda: (lambda r: (r, build_layers(ds, r)))(
-        run_coverage(ds, Params(), engine=eng, surface=surf)))
+    t_agg, (res, layers) = timed(
+        lambda: (lambda r: (r, build_layers(ds, r)))(
+            run_coverage(ds, Params(), engine=eng, surface=surf)
+        )
+    )
     tmp = Path(tempfile.mkdtemp())
     t_export, _ = timed(lambda: export(layers, tmp / "areas.geojson", "areas"))
     # the run_coverage figure includes its own travel call; report aggregation net of it
     t_agg_net = max(0.0, t_agg - t_travel)
     total = t_load + t_need + t_travel + t_agg_net + t_export
     print("demo county (Worcestershire), warm, best of 3:")
-    for name, t in [("load", t_load), ("need", t_need), ("travel", t_travel),
-                    ("aggregate", t_agg_net), ("export", t_export), ("total", total)]:
+    for name, t in [
+        ("load", t_load),
+        ("need", t_need),
+        ("travel", t_travel),
+        ("aggregate", t_agg_net),
+        ("export", t_export),
+        ("total", total),
+    ]:
         print(f"  {name:<10}{t:>8.3f} s")
     pts = gpd.GeoDataFrame(geometry=ds.demand.geometry.values, crs=ds.crs)
     sites = gpd.GeoDataFrame(geometry=ds.sites.geometry.values, crs=ds.crs)
@@ -66,10 +75,11 @@ def demo_stages() -> None:
     d_ours = near.time_s[:, 0] * eng.speed_ms / eng.detour
     d_ref = joined.groupby(level=0)["d"].min().to_numpy()
     agree = np.allclose(d_ours, d_ref, atol=1e-6)
-    print(f"  travel stage vs geopandas sjoin_nearest (k=1 only): {t_sj / t_travel:.1f}x "
-          f"faster; distances agree: {'yes' if agree else 'NO'}")
-    print(f"  need covered: {100 * res.share_covered:.1f}%  (cov total row "
-          f"{cov.TOTAL_CODE})")
+    print(
+        f"  travel stage vs geopandas sjoin_nearest (k=1 only): {t_sj / t_travel:.1f}x "
+        f"faster; distances agree: {'yes' if agree else 'NO'}"
+    )
+    print(f"  need covered: {100 * res.share_covered:.1f}%  (cov total row {cov.TOTAL_CODE})")
     print(f"demo_total_s: {total:.3f}")
 
 
@@ -83,8 +93,9 @@ def _national(q: mp.Queue) -> None:
     t0 = time.perf_counter()
     units = get_index().units
     eng_units = units[units["country_code"] == "E92000001"]
-    xy = np.column_stack([eng_units["easting"].to_numpy(float),
-                          eng_units["northing"].to_numpy(float)])
+    xy = np.column_stack(
+        [eng_units["easting"].to_numpy(float), eng_units["northing"].to_numpy(float)]
+    )
     t_load = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     sites = xy[rng.choice(len(xy), 2000, replace=False)] + rng.normal(0, 50, (2000, 2))
@@ -94,12 +105,27 @@ def _national(q: mp.Queue) -> None:
     t_travel = time.perf_counter() - t1
     t2 = time.perf_counter()
     ones = np.ones(len(xy))
-    table = coverage_table(eng_units["district_code"].to_numpy(), ones, ones,
-                           near.time_s[:, 0] / 60, 15, near.time_s[:, 1] / 60)
+    table = coverage_table(
+        eng_units["district_code"].to_numpy(),
+        ones,
+        ones,
+        near.time_s[:, 0] / 60,
+        15,
+        near.time_s[:, 1] / 60,
+    )
     t_agg = time.perf_counter() - t2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    q.put((len(xy), len(table) - 1, t_load, t_travel, t_agg, peak_mb,
-           float(pd.Series(table["share_covered"]).iloc[-1])))
+    q.put(
+        (
+            len(xy),
+            len(table) - 1,
+            t_load,
+            t_travel,
+            t_agg,
+            peak_mb,
+            float(pd.Series(table["share_covered"]).iloc[-1]),
+        )
+    )
 
 
 def national() -> None:
@@ -111,10 +137,14 @@ def national() -> None:
     n, districts, t_load, t_travel, t_agg, peak, share = q.get(timeout=900)
     p.join()
     wall = time.perf_counter() - t0
-    print(f"national: {n:,} English postcode units × 2,000 synthetic sites, k = 2, "
-          f"estimated walk, {districts} districts")
-    print(f"  load {t_load:.2f} s, travel {t_travel:.2f} s, aggregate {t_agg:.2f} s; "
-          f"process wall time {wall:.1f} s (with start-up); peak memory {peak / 1024:.2f} GiB")
+    print(
+        f"national: {n:,} English postcode units × 2,000 synthetic sites, k = 2, "
+        f"estimated walk, {districts} districts"
+    )
+    print(
+        f"  load {t_load:.2f} s, travel {t_travel:.2f} s, aggregate {t_agg:.2f} s; "
+        f"process wall time {wall:.1f} s (with start-up); peak memory {peak / 1024:.2f} GiB"
+    )
     print(f"  share of postcode units within 15 min of a synthetic site: {100 * share:.1f}%")
     print(f"national_total_s: {t_load + t_travel + t_agg:.2f}")
     print(f"national_peak_gib: {peak / 1024:.2f}")

@@ -71,7 +71,9 @@ def _measure(kind: str, net_spec: tuple[str, int], method: str, q: mp.Queue) -> 
         import networkx as nx
 
         g = nx.DiGraph()
-        g.add_weighted_edges_from(zip(net.v.tolist(), net.u.tolist(), net.time_s.tolist()))
+        g.add_weighted_edges_from(
+            zip(net.v.tolist(), net.u.tolist(), net.time_s.tolist(), strict=True)
+        )
         t0 = time.perf_counter()
         d = nx.multi_source_dijkstra_path_length(g, set(site_nodes.tolist()), weight="weight")
         dt = time.perf_counter() - t0
@@ -83,13 +85,15 @@ def _measure(kind: str, net_spec: tuple[str, int], method: str, q: mp.Queue) -> 
 
         nodes = pd.DataFrame({"x": net.node_xy[:, 0], "y": net.node_xy[:, 1]})
         edges = pd.DataFrame({"from": net.u, "to": net.v, "w": net.time_s})
-        pn = pandana.Network(nodes["x"], nodes["y"], edges["from"], edges["to"],
-                             edges[["w"]], twoway=False)
+        pn = pandana.Network(
+            nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["w"]], twoway=False
+        )
         # pandana searches outward from every node up to a radius; an unbounded radius makes
         # that quadratic, so it gets a 30-minute radius (it reports the radius beyond it).
         t0 = time.perf_counter()
-        pn.set_pois("site", PANDANA_RADIUS_S, 1, net.node_xy[site_nodes, 0],
-                    net.node_xy[site_nodes, 1])
+        pn.set_pois(
+            "site", PANDANA_RADIUS_S, 1, net.node_xy[site_nodes, 0], net.node_xy[site_nodes, 1]
+        )
         res = pn.nearest_pois(PANDANA_RADIUS_S, "site", num_pois=1)
         dt = time.perf_counter() - t0
         times = res[1].to_numpy()[::97]
@@ -136,15 +140,22 @@ def main() -> None:
         ("grid", n) for n in (10_000, 100_000, 1_000_000) if n <= args.max_nodes
     ]
     print(f"nearest-site travel times to every node, {N_SITES} sites; fresh process each;")
-    print(f"pandana is given a {PANDANA_RADIUS_S / 60:.0f}-minute search radius, "
-          "harmreach and networkx none", flush=True)
-    print(f"{'network':<14}{'method':<11}{'time s':>10}{'peak MB':>10}{'vs harmreach':>14}"
-          f"{'max diff s':>12}")
+    print(
+        f"pandana is given a {PANDANA_RADIUS_S / 60:.0f}-minute search radius, "
+        "harmreach and networkx none",
+        flush=True,
+    )
+    print(
+        f"{'network':<14}{'method':<11}{'time s':>10}{'peak MB':>10}{'vs harmreach':>14}"
+        f"{'max diff s':>12}"
+    )
     last_ratio = None
     for spec in specs:
         label = spec[0] if spec[0] != "grid" else f"grid {spec[1]:.0e}"
         h_dt, h_mb, h_t, _ = run(spec, "harmreach")
-        print(f"{label:<14}{'harmreach':<11}{h_dt:>10.3f}{h_mb:>10.0f}{'1.0x':>14}{'':>7}", flush=True)
+        print(
+            f"{label:<14}{'harmreach':<11}{h_dt:>10.3f}{h_mb:>10.0f}{'1.0x':>14}{'':>7}", flush=True
+        )
         methods = ["networkx"] + (["pandana"] if have_pandana else [])
         for method in methods:
             dt, mb, t, err = run(spec, method)
@@ -154,14 +165,18 @@ def main() -> None:
             fin = np.isfinite(h_t) & np.isfinite(t) & (h_t < PANDANA_RADIUS_S)
             diff = float(np.abs(h_t[fin] - t[fin]).max()) if fin.any() else 0.0
             ratio = dt / h_dt
-            print(f"{label:<14}{method:<11}{dt:>10.3f}{mb:>10.0f}{ratio:>13.1f}x"
-                  f"{diff:>12.2g}", flush=True)
+            print(
+                f"{label:<14}{method:<11}{dt:>10.3f}{mb:>10.0f}{ratio:>13.1f}x{diff:>12.2g}",
+                flush=True,
+            )
             if method == "networkx":
                 last_ratio = ratio
     n_est = min(1_000_000, args.max_nodes)
     e_dt, e_mb, _, _ = run(("grid", n_est), "estimated")
-    print(f"estimated mode: {n_est:,} demand points × 1,000 sites, k = 3: "
-          f"{e_dt:.3f} s, peak {e_mb:.0f} MB")
+    print(
+        f"estimated mode: {n_est:,} demand points × 1,000 sites, k = 3: "
+        f"{e_dt:.3f} s, peak {e_mb:.0f} MB"
+    )
     print(f"speedup_vs_networkx: {last_ratio:.1f}")
 
 

@@ -31,19 +31,24 @@ def main() -> None:
     dxy = site_xy(d)
     need = d["need"].to_numpy(float)
     existing = d["n_within"].to_numpy()
-    cand = generate_candidates(dxy, need, existing == 0, site_xy(run.sites),
-                               max_candidates=N_CANDIDATES)
+    cand = generate_candidates(
+        dxy, need, existing == 0, site_xy(run.sites), max_candidates=N_CANDIDATES
+    )
     t0 = time.perf_counter()
     a = coverage_matrix(eng, dxy, cand, 15)
     t_matrix = time.perf_counter() - t0
     total = need.sum()
-    print(f"{len(dxy):,} demand points, {len(cand):,} candidates, k = {K}, T = 15 min walk "
-          f"(estimated); coverage matrix {a.nnz:,} pairs in {t_matrix:.2f} s")
+    print(
+        f"{len(dxy):,} demand points, {len(cand):,} candidates, k = {K}, T = 15 min walk "
+        f"(estimated); coverage matrix {a.nnz:,} pairs in {t_matrix:.2f} s"
+    )
     print(f"{'method':<34}{'time s':>9}{'need added':>12}{'covered after':>15}{'gap':>9}")
     rows = {}
-    for label, exact, bound in (("exact (HiGHS integer program)", True, True),
-                                ("greedy", False, False),
-                                ("greedy + LP bound for its gap", False, True)):
+    for label, exact, bound in (
+        ("exact (HiGHS integer program)", True, True),
+        ("greedy", False, False),
+        ("greedy + LP bound for its gap", False, True),
+    ):
         t0 = time.perf_counter()
         r = plan_sites(a, need, K, existing_count=existing, exact=exact, bound=bound)
         dt = time.perf_counter() - t0

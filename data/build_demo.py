@@ -79,7 +79,7 @@ def _names() -> dict[str, str]:
 
 
 def _ons_lookup(postcodes: set[str]) -> pd.DataFrame:
-    """usertype (0 = small user, 1 = large user) and output area of each postcode (ONS)."""
+    """Usertype (0 = small user, 1 = large user) and output area of each postcode (ONS)."""
     spec_dir = _codepoint_zip().parent.parent / "ons"
     archive = spec_dir / "PCD_OA_LSOA_MSOA_LAD_MAY22_UK_LU.7z"
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,24 +162,55 @@ def build_boundaries(
 # (type, sector, count) -- sites are placed at real postcode units nearest the middle of
 # these town-centre sectors. The places are real; the services are INVENTED.
 SITE_PLAN = [
-    ("pharmacy", "WR1 2", 2), ("pharmacy", "WR1 1", 1), ("pharmacy", "WR4 9", 1),
-    ("pharmacy", "WR2 5", 1), ("pharmacy", "DY10 1", 1), ("pharmacy", "DY10 2", 1),
-    ("pharmacy", "DY11 6", 1), ("pharmacy", "B97 4", 1), ("pharmacy", "B98 8", 1),
-    ("pharmacy", "B98 0", 1), ("pharmacy", "B61 8", 1), ("pharmacy", "B60 2", 1),
-    ("pharmacy", "WR14 3", 1), ("pharmacy", "WR14 1", 1), ("pharmacy", "WR11 4", 1),
-    ("pharmacy", "WR9 8", 1), ("pharmacy", "WR10 1", 1), ("pharmacy", "DY13 8", 1),
-    ("pharmacy", "WR15 8", 1), ("pharmacy", "DY12 2", 1),
-    ("hospital", "WR5 1", 1), ("hospital", "B98 7", 1), ("hospital", "DY11 6", 1),
-    ("hospital", "WR11 4", 1), ("hospital", "WR14 2", 1),
-    ("drug_service", "WR1 2", 1), ("drug_service", "DY10 1", 1), ("drug_service", "B97 4", 1),
-    ("drug_service", "WR11 4", 1), ("drug_service", "B61 8", 1),
+    ("pharmacy", "WR1 2", 2),
+    ("pharmacy", "WR1 1", 1),
+    ("pharmacy", "WR4 9", 1),
+    ("pharmacy", "WR2 5", 1),
+    ("pharmacy", "DY10 1", 1),
+    ("pharmacy", "DY10 2", 1),
+    ("pharmacy", "DY11 6", 1),
+    ("pharmacy", "B97 4", 1),
+    ("pharmacy", "B98 8", 1),
+    ("pharmacy", "B98 0", 1),
+    ("pharmacy", "B61 8", 1),
+    ("pharmacy", "B60 2", 1),
+    ("pharmacy", "WR14 3", 1),
+    ("pharmacy", "WR14 1", 1),
+    ("pharmacy", "WR11 4", 1),
+    ("pharmacy", "WR9 8", 1),
+    ("pharmacy", "WR10 1", 1),
+    ("pharmacy", "DY13 8", 1),
+    ("pharmacy", "WR15 8", 1),
+    ("pharmacy", "DY12 2", 1),
+    ("hospital", "WR5 1", 1),
+    ("hospital", "B98 7", 1),
+    ("hospital", "DY11 6", 1),
+    ("hospital", "WR11 4", 1),
+    ("hospital", "WR14 2", 1),
+    ("drug_service", "WR1 2", 1),
+    ("drug_service", "DY10 1", 1),
+    ("drug_service", "B97 4", 1),
+    ("drug_service", "WR11 4", 1),
+    ("drug_service", "B61 8", 1),
 ]
 TOWN = {
-    "WR1": "Worcester", "WR2": "Worcester", "WR4": "Worcester", "WR5": "Worcester",
-    "DY10": "Kidderminster", "DY11": "Kidderminster", "B97": "Redditch", "B98": "Redditch",
-    "B60": "Bromsgrove", "B61": "Bromsgrove", "WR14": "Malvern", "WR11": "Evesham",
-    "WR9": "Droitwich Spa", "WR10": "Pershore", "DY13": "Stourport-on-Severn",
-    "WR15": "Tenbury Wells", "DY12": "Bewdley",
+    "WR1": "Worcester",
+    "WR2": "Worcester",
+    "WR4": "Worcester",
+    "WR5": "Worcester",
+    "DY10": "Kidderminster",
+    "DY11": "Kidderminster",
+    "B97": "Redditch",
+    "B98": "Redditch",
+    "B60": "Bromsgrove",
+    "B61": "Bromsgrove",
+    "WR14": "Malvern",
+    "WR11": "Evesham",
+    "WR9": "Droitwich Spa",
+    "WR10": "Pershore",
+    "DY13": "Stourport-on-Severn",
+    "WR15": "Tenbury Wells",
+    "DY12": "Bewdley",
 }
 HOURS = {
     "pharmacy": [
@@ -216,8 +247,11 @@ def build_sites(county: pd.DataFrame, residents: pd.Series) -> pd.DataFrame:
             town = TOWN[sector.split(" ")[0]]
             counters[kind] = counters.get(kind, 0) + 1
             n = counters[kind]
-            label = {"pharmacy": "pharmacy", "hospital": "hospital exchange",
-                     "drug_service": "drug service"}[kind]
+            label = {
+                "pharmacy": "pharmacy",
+                "hospital": "hospital exchange",
+                "drug_service": "drug service",
+            }[kind]
             rows.append(
                 {
                     "site_id": f"{kind[:3].upper()}{n:02d}",
@@ -242,8 +276,18 @@ def build_sites(county: pd.DataFrame, residents: pd.Series) -> pd.DataFrame:
 
 
 # Sectors given invented high client counts, to show hotspots in the demo.
-HOTSPOT_SECTORS = {"WR1 2": 40, "WR1 1": 25, "WR4 0": 14, "DY10 1": 30, "DY10 2": 12,
-                   "B97 4": 28, "B98 0": 10, "WR11 4": 16, "B61 8": 9, "WR5 1": 11}
+HOTSPOT_SECTORS = {
+    "WR1 2": 40,
+    "WR1 1": 25,
+    "WR4 0": 14,
+    "DY10 1": 30,
+    "DY10 2": 12,
+    "B97 4": 28,
+    "B98 0": 10,
+    "WR11 4": 16,
+    "B61 8": 9,
+    "WR5 1": 11,
+}
 
 
 def build_need(units: pd.DataFrame, names: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -294,9 +338,9 @@ def main() -> None:
     gpkg.unlink(missing_ok=True)
     districts.to_file(gpkg, layer="districts", driver="GPKG")
     wards.to_file(gpkg, layer="wards", driver="GPKG")
-    county[
-        ["postcode", "easting", "northing", "district_code", "ward_code", "residents"]
-    ].to_csv(out_b / "postcode_units.csv", index=False)
+    county[["postcode", "easting", "northing", "district_code", "ward_code", "residents"]].to_csv(
+        out_b / "postcode_units.csv", index=False
+    )
     print(f"districts: {len(districts)}, wards: {len(wards)}")
 
     sites = build_sites(county, county["residents"])
@@ -305,7 +349,9 @@ def main() -> None:
     need.to_csv(ROOT / "data" / "need" / "district_need.csv", index=False)
     counts.to_csv(ROOT / "data" / "need" / "client_counts_by_sector.csv", index=False)
     print(need.to_string(index=False))
-    print(f"sites: {len(sites)}; client-count sectors: {len(counts)}, total {counts['count'].sum()}")
+    print(
+        f"sites: {len(sites)}; client-count sectors: {len(counts)}, total {counts['count'].sum()}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,15 @@ def detect_id_columns(
                 file=file,
                 fix="name one of the columns listed.",
             )
-    code = code_col or find_column(gdf, "area_code", "code") or next(
-        (c for c in gdf.columns if _CODE_RE.match(c)), None
+    code = (
+        code_col
+        or find_column(gdf, "area_code", "code")
+        or next((c for c in gdf.columns if _CODE_RE.match(c)), None)
     )
-    name = name_col or find_column(gdf, "area_name", "name") or next(
-        (c for c in gdf.columns if _NAME_RE.match(c)), None
+    name = (
+        name_col
+        or find_column(gdf, "area_name", "name")
+        or next((c for c in gdf.columns if _NAME_RE.match(c)), None)
     )
     if code is None:
         raise InputError(

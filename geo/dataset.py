@@ -10,8 +10,8 @@ from pyproj import CRS
 
 from geo import settings
 from geo.areas import read_areas
-from geo.errors import InputError
 from geo.demand import demand_points_for, demo_demand_points, tag_areas
+from geo.errors import InputError
 from geo.need import NeedInput, read_need
 from geo.sites import read_sites
 from geo.tables import ReadReport, Source
@@ -124,7 +124,8 @@ def load_dataset(
         pts = need_in.table.to_crs(target)
         demand = gpd.GeoDataFrame(
             {"postcode": "", "residents": pts["value"].to_numpy(float)},
-            geometry=pts.geometry.values, crs=target,
+            geometry=pts.geometry.values,
+            crs=target,
         )
         sources["demand"] = f"need points from {need_in.file} (weights as residents)"
     else:

@@ -43,9 +43,9 @@ def demand_points_for(
         )
     units = (postcodes or get_index()).units
     x0, y0, x1, y1 = areas.total_bounds
-    box = units[
-        units["easting"].between(x0, x1) & units["northing"].between(y0, y1)
-    ].reset_index(drop=True)
+    box = units[units["easting"].between(x0, x1) & units["northing"].between(y0, y1)].reset_index(
+        drop=True
+    )
     pts = gpd.GeoDataFrame(
         box[["postcode", "easting", "northing", "district_code", "ward_code"]],
         geometry=gpd.points_from_xy(box["easting"], box["northing"]),
@@ -65,8 +65,6 @@ def demand_points_for(
 
 def tag_areas(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> np.ndarray:
     """Area code of each point (nearest area for points on no polygon, e.g. on a coastline)."""
-    joined = gpd.sjoin_nearest(
-        points[["geometry"]], areas[["area_code", "geometry"]], how="left"
-    )
+    joined = gpd.sjoin_nearest(points[["geometry"]], areas[["area_code", "geometry"]], how="left")
     joined = joined[~joined.index.duplicated()]
     return joined["area_code"].reindex(points.index).to_numpy()

@@ -92,8 +92,7 @@ def read_need(source: str | Source) -> NeedInput:
         if wrong.any():
             row = int(wrong[wrong].index[0])
             raise InputError(
-                f"'{df.loc[row, key_c]}' is not a postcode {level} "
-                f"({int(wrong.sum())} such rows).",
+                f"'{df.loc[row, key_c]}' is not a postcode {level} ({int(wrong.sum())} such rows).",
                 file=src.name,
                 row=row,
                 column=key_c,

@@ -124,8 +124,10 @@ def network_from_arrays(
     speed = settings.SPEED_KPH[mode] if speed_kph is None else speed_kph
     speed_ms = np.broadcast_to(np.asarray(speed, dtype=np.float64), length_m.shape) / 3.6
     t = length_m / speed_ms
-    ow = np.zeros(len(u), dtype=np.int8) if oneway is None or mode != "drive" else np.asarray(
-        oneway, dtype=np.int8
+    ow = (
+        np.zeros(len(u), dtype=np.int8)
+        if oneway is None or mode != "drive"
+        else np.asarray(oneway, dtype=np.int8)
     )
     fwd = ow >= 0
     bwd = ow <= 0

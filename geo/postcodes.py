@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import re
 import zipfile
 from dataclasses import dataclass
-import importlib.util
 from pathlib import Path
 
 import numpy as np

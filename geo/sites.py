@@ -173,8 +173,10 @@ def read_sites(
         lat = pd.to_numeric(df[lat_c], errors="coerce").to_numpy()
         given = need & ~(np.isnan(lon) & np.isnan(lat))
         for i in np.flatnonzero(given & (np.isnan(lon) | np.isnan(lat))):
-            problems.setdefault(int(rows[i]), f"lon/lat '{df[lon_c].iloc[i]}', "
-                                f"'{df[lat_c].iloc[i]}' are not both numbers")
+            problems.setdefault(
+                int(rows[i]),
+                f"lon/lat '{df[lon_c].iloc[i]}', '{df[lat_c].iloc[i]}' are not both numbers",
+            )
         valid = given & ~np.isnan(lon) & ~np.isnan(lat)
         if study_area is None:
             ingb = crsmod.in_gb_lonlat(lon, lat)
@@ -255,9 +257,7 @@ def read_sites(
         m = STUDY_MARGIN_M
         far = ~np.isnan(x) & ((x < x0 - m) | (x > x1 + m) | (y < y0 - m) | (y > y1 + m))
         for i in np.flatnonzero(far):
-            problems.setdefault(
-                int(rows[i]), "location is more than 20 km outside the study area"
-            )
+            problems.setdefault(int(rows[i]), "location is more than 20 km outside the study area")
 
     cap_c = find_column(df, "capacity")
     out["capacity"] = np.nan
@@ -278,9 +278,7 @@ def read_sites(
         txt = df[act_c].astype("string").str.strip().str.lower()
         out["active"] = ~txt.isin(_FALSE)
         for row in txt.index[txt.notna() & ~txt.isin(_TRUE | _FALSE)]:
-            problems.setdefault(
-                int(row), f"active '{df.loc[row, act_c]}' is not true/false"
-            )
+            problems.setdefault(int(row), f"active '{df.loc[row, act_c]}' is not true/false")
     ill_c = find_column(df, "illustrative")
     out["illustrative"] = (
         df[ill_c].astype("string").str.strip().str.lower().isin(_TRUE) if ill_c else False

@@ -1,4 +1,4 @@
-"""Read any supported user file (CSV, XLSX, GeoJSON, GeoPackage, ...) into a frame, or fail clearly."""
+"""Read a user file (CSV, XLSX, GeoJSON, GeoPackage, ...) into a frame, or fail clearly."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class EstimatedEngine:
         k: int = settings.DEFAULT_K,
         minutes: float | None = None,
     ) -> NearestSites:
-        """k nearest sites by a KD-tree, and the number of sites within ``minutes``."""
+        """K nearest sites by a KD-tree, and the number of sites within ``minutes``."""
         demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
         site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
         n = len(demand_xy)
@@ -230,7 +230,7 @@ class NetworkEngine:
         minutes: float | None = None,
         limit_s: float | None = None,
     ) -> NearestSites:
-        """k nearest sites of every demand point along the network.
+        """K nearest sites of every demand point along the network.
 
         k = 1 is one multi-source Dijkstra; k > 1 runs one Dijkstra per site (in chunks,
         bounded by ``limit_s`` when given) and keeps the k smallest per point.
@@ -259,8 +259,10 @@ class NetworkEngine:
             mat = self.matrix(demand_xy, site_xy, limit_s=limit_s, _dsnap=dsnap)
             kk = min(k, mat.shape[1])
             if kk:
-                part = np.argpartition(mat, kk - 1, axis=1)[:, :kk] if kk < mat.shape[1] else (
-                    np.tile(np.arange(mat.shape[1]), (n, 1))
+                part = (
+                    np.argpartition(mat, kk - 1, axis=1)[:, :kk]
+                    if kk < mat.shape[1]
+                    else (np.tile(np.arange(mat.shape[1]), (n, 1)))
                 )
                 vals = np.take_along_axis(mat, part, axis=1)
                 order = np.argsort(vals, axis=1, kind="stable")

@@ -19,23 +19,42 @@ def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
     g.add_argument("--areas", help="area polygons: GeoPackage, GeoJSON, shapefile zip")
     g.add_argument("--area-code", help="identifier column of the areas file (else detected)")
     g.add_argument("--area-name", help="name column of the areas file (else detected)")
-    g.add_argument("--need", help="need: per-area table, counts by postcode sector/district, "
-                   "or weighted points")
-    g.add_argument("--skip-bad-rows", action="store_true",
-                   help="skip (and list) bad site rows instead of stopping")
+    g.add_argument(
+        "--need",
+        help="need: per-area table, counts by postcode sector/district, or weighted points",
+    )
+    g.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip (and list) bad site rows instead of stopping",
+    )
     if travel:
         t = p.add_argument_group("travel")
-        t.add_argument("--network", help="OpenStreetMap extract (.osm.pbf); without one, "
-                       "travel times are estimated from straight-line distance")
+        t.add_argument(
+            "--network",
+            help="OpenStreetMap extract (.osm.pbf); without one, "
+            "travel times are estimated from straight-line distance",
+        )
         t.add_argument("--mode", choices=settings.MODES, default=settings.DEFAULT_MODE)
-        t.add_argument("--minutes", type=float, default=settings.DEFAULT_MINUTES,
-                       help="travel-time threshold (default 15)")
+        t.add_argument(
+            "--minutes",
+            type=float,
+            default=settings.DEFAULT_MINUTES,
+            help="travel-time threshold (default 15)",
+        )
         t.add_argument("--at", help='time of week, e.g. "Tue 19:00": only sites open then')
         t.add_argument("--types", help="site types to include, comma-separated (default all)")
-        t.add_argument("--assume-open", action="store_true",
-                       help="with --at: treat sites without opening_hours as always open")
-    p.add_argument("--suppress", type=int, default=settings.SUPPRESSION_THRESHOLD,
-                   help="suppress counts of people under this (default 5)")
+        t.add_argument(
+            "--assume-open",
+            action="store_true",
+            help="with --at: treat sites without opening_hours as always open",
+        )
+    p.add_argument(
+        "--suppress",
+        type=int,
+        default=settings.SUPPRESSION_THRESHOLD,
+        help="suppress counts of people under this (default 5)",
+    )
     p.add_argument("--out", help="write results: .geojson, .gpkg or .csv")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
@@ -64,20 +83,40 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--alpha", type=float, default=0.05, help="significance level")
         if name == "plan":
             p.add_argument("--add", type=int, default=3, help="number of new sites (K)")
-            p.add_argument("--candidates", help="candidate sites file (else generated over "
-                           "uncovered need)")
-            p.add_argument("--objective", choices=("coverage", "backup", "equity"),
-                           default="coverage", help="need newly covered (default), need "
-                           "newly with two sites in reach, or the least-covered area first")
-            p.add_argument("--solver", choices=("auto", "exact", "greedy"), default="auto",
-                           help="exact integer program (HiGHS) or greedy; auto picks by size")
-            p.add_argument("--min-distance", type=float, default=400.0,
-                           help="candidates at least this many metres from existing sites")
-            p.add_argument("--sessions", type=int,
-                           help="choose N satellite sessions a week (site + time slot) "
-                           "that add the most need-hours of access, instead of sites")
-            p.add_argument("--session-hours", type=int, default=3,
-                           help="length of a session in hours (default 3)")
+            p.add_argument(
+                "--candidates", help="candidate sites file (else generated over uncovered need)"
+            )
+            p.add_argument(
+                "--objective",
+                choices=("coverage", "backup", "equity"),
+                default="coverage",
+                help="need newly covered (default), need "
+                "newly with two sites in reach, or the least-covered area first",
+            )
+            p.add_argument(
+                "--solver",
+                choices=("auto", "exact", "greedy"),
+                default="auto",
+                help="exact integer program (HiGHS) or greedy; auto picks by size",
+            )
+            p.add_argument(
+                "--min-distance",
+                type=float,
+                default=400.0,
+                help="candidates at least this many metres from existing sites",
+            )
+            p.add_argument(
+                "--sessions",
+                type=int,
+                help="choose N satellite sessions a week (site + time slot) "
+                "that add the most need-hours of access, instead of sites",
+            )
+            p.add_argument(
+                "--session-hours",
+                type=int,
+                default=3,
+                help="length of a session in hours (default 3)",
+            )
         p.set_defaults(func=fn)
     return parser
 
@@ -138,8 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except MemoryError:  # pragma: no cover
-        print(f"harmreach {args.verb}: error: out of memory; try a smaller area.",
-              file=sys.stderr)
+        print(f"harmreach {args.verb}: error: out of memory; try a smaller area.", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, details with -v
         if args.verbose:

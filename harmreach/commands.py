@@ -22,8 +22,14 @@ def params_of(args: argparse.Namespace) -> Params:
     types = tuple(t.strip() for t in args.types.split(",")) if args.types else None
     if args.suppress < 0:
         raise InputError("--suppress cannot be negative.", fix="use 0 (off) or more; default 5.")
-    return Params(mode=args.mode, minutes=float(args.minutes), at=args.at, types=types,
-                  suppress=args.suppress, assume_open=getattr(args, "assume_open", False))
+    return Params(
+        mode=args.mode,
+        minutes=float(args.minutes),
+        at=args.at,
+        types=types,
+        suppress=args.suppress,
+        assume_open=getattr(args, "assume_open", False),
+    )
 
 
 def _network(args: argparse.Namespace, ds: Dataset):  # noqa: ANN202
@@ -35,7 +41,9 @@ def _network(args: argparse.Namespace, ds: Dataset):  # noqa: ANN202
 
 
 def _pct(x: float | None) -> str:
-    return "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    return (
+        "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    )
 
 
 def _num(x: float | None) -> str:
@@ -43,8 +51,9 @@ def _num(x: float | None) -> str:
 
 
 def _run(args: argparse.Namespace, ds: Dataset, steps: int) -> tuple[CoverageResult, tqdm]:
-    bar = tqdm(total=steps, desc="harmreach", unit="step", leave=False,
-               disable=None)  # disable=None: no bar when stderr is not a terminal
+    bar = tqdm(
+        total=steps, desc="harmreach", unit="step", leave=False, disable=None
+    )  # disable=None: no bar when stderr is not a terminal
     params = params_of(args)
     bar.set_postfix_str("travel network" if args.network else "estimated travel")
     net = _network(args, ds)
@@ -73,8 +82,10 @@ def _header(ds: Dataset, result: CoverageResult, layers: Layers) -> list[str]:
     lines.append(f"sites in play: {n_play} of {len(result.sites)}{when}")
     lines += [f"note: {n}" for n in result.notes]
     if layers.suppressed_cells:
-        lines.append(f"suppressed cells (counts under {p.suppress}, and cells that would "
-                     f"reveal them): {layers.suppressed_cells}")
+        lines.append(
+            f"suppressed cells (counts under {p.suppress}, and cells that would "
+            f"reveal them): {layers.suppressed_cells}"
+        )
     return lines
 
 
@@ -96,21 +107,25 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
     lines = _header(ds, result, layers)
     lines.append(f"within {p.minutes:g} minutes by {p.mode}:")
     lines.append(f"need covered: {_pct(pub['share_covered'])}")
-    lines.append(f"need beyond {p.minutes:g} minutes: {_num(pub['need_uncovered'])} of "
-                 f"{_num(pub['need'])}")
-    lines.append(f"need with two or more sites within reach (backup): "
-                 f"{_pct(pub['share_backup'])}")
+    lines.append(
+        f"need beyond {p.minutes:g} minutes: {_num(pub['need_uncovered'])} of {_num(pub['need'])}"
+    )
+    lines.append(f"need with two or more sites within reach (backup): {_pct(pub['share_backup'])}")
     for _, r in result.by_type.iterrows():
         lines.append(f"covered by {r['site_group']} alone: {100 * r['share_covered']:.1f}%")
     if "access_e2sfca" in pub.index and pub["access_e2sfca"] == pub["access_e2sfca"]:
-        lines.append(f"capacity per person in need within reach (E2SFCA, capacity units a "
-                     f"week): {pub['access_e2sfca']:.2f}")
+        lines.append(
+            f"capacity per person in need within reach (E2SFCA, capacity units a "
+            f"week): {pub['access_e2sfca']:.2f}"
+        )
     lines.append("")
     lines.append(f"{'area':<28}{'need':>9}{'covered':>10}{'share':>9}{'median min':>12}")
     for _, r in layers.areas.sort_values("area_name").iterrows():
-        lines.append(f"{str(r['area_name'])[:27]:<28}{_num(r['need']):>9}"
-                     f"{_num(r['need_covered']):>10}{_pct(r['share_covered']):>9}"
-                     f"{r['median_min']:>12.1f}")
+        lines.append(
+            f"{str(r['area_name'])[:27]:<28}{_num(r['need']):>9}"
+            f"{_num(r['need_covered']):>10}{_pct(r['share_covered']):>9}"
+            f"{r['median_min']:>12.1f}"
+        )
     lines += _write(layers, args.out, "areas")
     print("\n".join(lines))
     return 0
@@ -125,12 +140,16 @@ def gaps(args: argparse.Namespace, ds: Dataset) -> int:
     p = result.params
     g = layers.gaps
     lines = _header(ds, result, layers)
-    lines.append(f"gaps (need beyond {p.minutes:g} minutes by {p.mode}, points within "
-                 f"500 m joined): {len(g)}")
+    lines.append(
+        f"gaps (need beyond {p.minutes:g} minutes by {p.mode}, points within "
+        f"500 m joined): {len(g)}"
+    )
     lines.append(f"{'rank':>4}  {'area':<22}{'need':>9}{'residents':>11}{'min to site':>12}")
     for _, r in g.head(10).iterrows():
-        lines.append(f"{r['rank']:>4}  {str(r['area_name'])[:21]:<22}{_num(r['need']):>9}"
-                     f"{_num(r['residents']):>11}{r['nearest_min']:>12.1f}")
+        lines.append(
+            f"{r['rank']:>4}  {str(r['area_name'])[:21]:<22}{_num(r['need']):>9}"
+            f"{_num(r['residents']):>11}{r['nearest_min']:>12.1f}"
+        )
     if len(g) > 10:
         lines.append(f"… and {len(g) - 10} more (see --out)")
     lines += _write(layers, args.out, "gaps")
@@ -158,23 +177,30 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
         label = "need surface"
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha {args.alpha} must be between 0 and 1.", fix="e.g. 0.05.")
-    _cells, hs = find_hotspots(site_xy(ds.demand), surf.need, ds.areas.union_all(),
-                               alpha=args.alpha, crs=ds.crs)
+    _cells, hs = find_hotspots(
+        site_xy(ds.demand), surf.need, ds.areas.union_all(), alpha=args.alpha, crs=ds.crs
+    )
     bar.update()
     names = ds.areas
     if len(hs):
-        hs["area_name"] = [", ".join(names[names.intersects(geom)]["area_name"].tolist()[:3])
-                           for geom in hs.geometry]
+        hs["area_name"] = [
+            ", ".join(names[names.intersects(geom)]["area_name"].tolist()[:3])
+            for geom in hs.geometry
+        ]
     layers = build_layers(ds, result, hotspots=hs, extra_meta={"hotspot_input": label})
     bar.update()
     bar.close()
     lines = _header(ds, result, layers)
-    lines.append(f"hotspots of {label}: Getis-Ord Gi* on 1 km cells, p < {args.alpha:g} "
-                 f"(two-sided): {len(hs)}")
+    lines.append(
+        f"hotspots of {label}: Getis-Ord Gi* on 1 km cells, p < {args.alpha:g} "
+        f"(two-sided): {len(hs)}"
+    )
     pub = layers.hotspots
     for _, r in pub.head(10).iterrows():
-        lines.append(f"{r['rank']:>4}  {str(r['area_name'])[:30]:<31}{_num(r['need']):>9}"
-                     f"   max z {r['max_z']:.1f}   {r['cells']} km²")
+        lines.append(
+            f"{r['rank']:>4}  {str(r['area_name'])[:30]:<31}{_num(r['need']):>9}"
+            f"   max z {r['max_z']:.1f}   {r['cells']} km²"
+        )
     lines += _write(layers, args.out, "hotspots")
     print("\n".join(lines))
     return 0
@@ -202,17 +228,28 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     cand_xy = None
     cand_from = "generated: 250 m cells of uncovered need, at least 400 m from any site"
     if args.candidates:
-        cands, rep = read_sites(args.candidates, crs=ds.crs, study_area=ds.areas,
-                                strict=not args.skip_bad_rows,
-                                defaults={"site_id": "C", "name": "candidate",
-                                          "type": "satellite"})
+        cands, rep = read_sites(
+            args.candidates,
+            crs=ds.crs,
+            study_area=ds.areas,
+            strict=not args.skip_bad_rows,
+            defaults={"site_id": "C", "name": "candidate", "type": "satellite"},
+        )
         cand_xy = site_xy(cands)
         cand_from = f"file {Path(args.candidates).name} ({rep.rows_used} candidates)"
     exact = {"exact": True, "greedy": False, "auto": None}[args.solver]
     names = ds.areas.set_index("area_code")["area_name"]
-    sp_ = plan_for_run(result, engine, args.add, candidates_xy=cand_xy, candidates_from=cand_from,
-                       objective=args.objective, exact=exact,
-                       min_distance_m=args.min_distance, area_names=names)
+    sp_ = plan_for_run(
+        result,
+        engine,
+        args.add,
+        candidates_xy=cand_xy,
+        candidates_from=cand_from,
+        objective=args.objective,
+        exact=exact,
+        min_distance_m=args.min_distance,
+        area_names=names,
+    )
     bar.update()
     layers = build_layers(ds, result)
     bar.update()
@@ -225,29 +262,43 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     r = sp_.result
     lines.append(f"candidates: {sp_.n_candidates} ({sp_.candidates_from})")
     gap = "" if r.gap is None else f", gap to bound {100 * r.gap:.2f}%"
-    lines.append(f"method: {r.method}; {'optimal' if r.optimal else 'not proven optimal'}"
-                 f"{gap}; {r.seconds:.2f} s; objective: {args.objective}")
+    lines.append(
+        f"method: {r.method}; {'optimal' if r.optimal else 'not proven optimal'}"
+        f"{gap}; {r.seconds:.2f} s; objective: {args.objective}"
+    )
     lines += [f"note: {n}" for n in r.notes]
     lines.append(f"need covered before: {100 * sp_.share_before:.1f}%")
     lines.append(f"need covered after: {100 * sp_.share_after:.1f}%")
-    lines.append(f"{'#':>3}  {'need added':>10}  {'covered after':>13}  {'lon':>9} {'lat':>9}  areas gaining")
+    lines.append(
+        f"{'#':>3}  {'need added':>10}  {'covered after':>13}  {'lon':>9} {'lat':>9}  areas gaining"
+    )
     ll = gpd.GeoSeries(sp_.proposed.geometry, crs=ds.crs).to_crs(4326) if len(t) else []
     for i, row in t.iterrows():
-        lines.append(f"{row['order']:>3}  {_num(row['need_added']):>10}  "
-                     f"{100 * row['share_covered_after']:>12.1f}%  {ll.iloc[i].x:>9.5f} "
-                     f"{ll.iloc[i].y:>9.5f}  {row['areas_gaining']}")
+        lines.append(
+            f"{row['order']:>3}  {_num(row['need_added']):>10}  "
+            f"{100 * row['share_covered_after']:>12.1f}%  {ll.iloc[i].x:>9.5f} "
+            f"{ll.iloc[i].y:>9.5f}  {row['areas_gaining']}"
+        )
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() != ".geojson":
             raise InputError("plan writes GeoJSON.", fix="end --out with .geojson.")
         if not out.parent.exists():
             raise InputError(f"folder '{out.parent}' does not exist.", fix="create it first.")
-        prop = gpd.GeoDataFrame(t.drop(columns=["x", "y", "candidate"]),
-                                geometry=sp_.proposed.geometry.values, crs=ds.crs)
-        meta = {**layers.metadata, "layer": "proposed_sites", "plan_method": r.method,
-                "plan_objective": args.objective, "candidates": sp_.candidates_from,
-                "need_covered_before": round(sp_.share_before, 4),
-                "need_covered_after": round(sp_.share_after, 4)}
+        prop = gpd.GeoDataFrame(
+            t.drop(columns=["x", "y", "candidate"]),
+            geometry=sp_.proposed.geometry.values,
+            crs=ds.crs,
+        )
+        meta = {
+            **layers.metadata,
+            "layer": "proposed_sites",
+            "plan_method": r.method,
+            "plan_objective": args.objective,
+            "candidates": sp_.candidates_from,
+            "need_covered_before": round(sp_.share_before, 4),
+            "need_covered_after": round(sp_.share_after, 4),
+        }
         write_geojson(out, prop, meta)
         lines.append(f"wrote {out}")
     print("\n".join(lines))
@@ -283,31 +334,50 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
     reach_sites = reach_matrix(engine, dxy, site_xy(base), result.params.minutes)
     open_cover = (reach_sites.astype(np.float32) @ hourly.astype(np.float32)) > 0
     if args.candidates:
-        cands, _ = read_sites(args.candidates, crs=ds.crs, study_area=ds.areas,
-                              strict=not args.skip_bad_rows,
-                              defaults={"site_id": "C", "name": "candidate", "type": "satellite"})
+        cands, _ = read_sites(
+            args.candidates,
+            crs=ds.crs,
+            study_area=ds.areas,
+            strict=not args.skip_bad_rows,
+            defaults={"site_id": "C", "name": "candidate", "type": "satellite"},
+        )
         cand_xy = site_xy(cands)
         cand_from = f"file {Path(args.candidates).name}"
     else:
-        cand_xy = generate_candidates(dxy, need, ~open_cover.any(axis=1) | (d["n_within"] == 0)
-                                      .to_numpy(), site_xy(base), max_candidates=SESSION_CANDIDATES)
+        cand_xy = generate_candidates(
+            dxy,
+            need,
+            ~open_cover.any(axis=1) | (d["n_within"] == 0).to_numpy(),
+            site_xy(base),
+            max_candidates=SESSION_CANDIDATES,
+        )
         cand_from = "generated over need beyond reach"
     bar.update()
     reach = coverage_matrix(engine, dxy, cand_xy, result.params.minutes).toarray() > 0
-    sp_ = choose(reach, open_cover, need, args.sessions, length_h=args.session_hours,
-                 exact=args.solver != "greedy")
+    sp_ = choose(
+        reach,
+        open_cover,
+        need,
+        args.sessions,
+        length_h=args.session_hours,
+        exact=args.solver != "greedy",
+    )
     bar.update()
     bar.close()
     layers = build_layers(ds, result)
     lines = _header(ds, result, layers)
-    lines.append(f"candidates: {len(cand_xy)} ({cand_from}); sessions of "
-                 f"{args.session_hours} h starting 08:00-19:00; method: {sp_.method}")
+    lines.append(
+        f"candidates: {len(cand_xy)} ({cand_from}); sessions of "
+        f"{args.session_hours} h starting 08:00-19:00; method: {sp_.method}"
+    )
     lines.append(f"need-hours of access a week before: {sp_.need_hours_before:,.0f}")
     lines.append(f"need-hours of access a week after: {sp_.need_hours_after:,.0f}")
     ll = gpd.GeoSeries(gpd.points_from_xy(cand_xy[:, 0], cand_xy[:, 1]), crs=ds.crs).to_crs(4326)
     for i, r in enumerate(sp_.sessions.itertuples(), start=1):
         p = ll.iloc[r.candidate]
-        lines.append(f"{i:>3}  {r.day} {r.start}-{r.end}  at {p.y:.5f}, {p.x:.5f}  "
-                     f"+{r.need_hours_added:,.0f} need-hours")
+        lines.append(
+            f"{i:>3}  {r.day} {r.start}-{r.end}  at {p.y:.5f}, {p.x:.5f}  "
+            f"+{r.need_hours_added:,.0f} need-hours"
+        )
     print("\n".join(lines))
     return 0

@@ -29,8 +29,9 @@ def write(tmp_path: Path):
     return _write
 
 
-def grid_network(nx_: int, ny: int, spacing_m: float = 100.0, mode: str = "walk",
-                 seed: int | None = None) -> StreetNetwork:
+def grid_network(
+    nx_: int, ny: int, spacing_m: float = 100.0, mode: str = "walk", seed: int | None = None
+) -> StreetNetwork:
     """A rectangular street grid; with a seed, edge lengths are jittered (still ≥ spacing)."""
     ids = np.arange(nx_ * ny).reshape(ny, nx_)
     xs, ys = np.meshgrid(np.arange(nx_) * spacing_m, np.arange(ny) * spacing_m)

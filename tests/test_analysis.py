@@ -26,7 +26,9 @@ def test_coverage_table_hand_case():
     assert t.loc["A", "need_covered"] == 30 and t.loc["A", "need_uncovered"] == 30
     assert t.loc["A", "share_covered"] == pytest.approx(0.5)
     assert t.loc["B", "share_covered"] == pytest.approx(35 / 40)
-    assert t.loc["ALL", "need_covered"] == 65 and t.loc["ALL", "share_covered"] == pytest.approx(65 / 100)
+    assert t.loc["ALL", "need_covered"] == 65 and t.loc["ALL", "share_covered"] == pytest.approx(
+        65 / 100
+    )
     assert t.loc["A", "need_backup"] == 10 and t.loc["B", "need_backup"] == 35
     assert t.loc["ALL", "residents_covered"] == 300 + 350
     # need-weighted median minutes in A: weights 10, 20, 30 at 5, 15, 16 → 15 (cum 30 of 60)
@@ -76,6 +78,7 @@ def test_cluster_points_equals_brute_force():
         while parent[i] != i:
             i = parent[i]
         return i
+
     for i, j in itertools.combinations(range(60), 2):
         if np.hypot(*(xy[i] - xy[j])) <= 400:
             parent[find(i)] = find(j)
@@ -122,16 +125,26 @@ def test_gi_star_matches_formula():
 
 
 def test_spread_by_weight():
-    out = spread_by_weight(np.array(["a", "a", "b", "b", "c"]), np.array([1.0, 3.0, 0.0, 0.0, 2.0]),
-                           pd.Series({"a": 8.0, "b": 4.0}))
+    out = spread_by_weight(
+        np.array(["a", "a", "b", "b", "c"]),
+        np.array([1.0, 3.0, 0.0, 0.0, 2.0]),
+        pd.Series({"a": 8.0, "b": 4.0}),
+    )
     assert out.tolist() == [2.0, 6.0, 2.0, 2.0, 0.0]  # zero weights: equal shares; c has none
 
 
 def test_need_surface_reports_unplaced():
     import geopandas as gpd
-    demand = gpd.GeoDataFrame({"postcode": ["WR1 1AA", "WR1 1AB", "WR2 5XX"],
-                               "area_code": ["A", "A", "B"], "residents": [10.0, 30.0, 20.0]},
-                              geometry=shapely.points([(0, 0), (1, 1), (2, 2)]), crs=27700)
+
+    demand = gpd.GeoDataFrame(
+        {
+            "postcode": ["WR1 1AA", "WR1 1AB", "WR2 5XX"],
+            "area_code": ["A", "A", "B"],
+            "residents": [10.0, 30.0, 20.0],
+        },
+        geometry=shapely.points([(0, 0), (1, 1), (2, 2)]),
+        crs=27700,
+    )
     tab = pd.DataFrame({"postcode": ["WR1 1", "WR9 9"], "value": [8.0, 5.0]})
     surf = need_surface(demand, NeedInput("postcode_sector", tab, "c.csv"))
     assert surf.need.tolist() == [2.0, 6.0, 0.0]
@@ -143,6 +156,7 @@ def test_run_coverage_e2sfca_matches_direct_calculation():
     from analysis.scenario import Params, run_coverage
     from geo.dataset import load_dataset
     from geo.travel import EstimatedEngine
+
     ds = load_dataset()
     res = run_coverage(ds, Params(minutes=20))
     d = res.demand

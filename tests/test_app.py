@@ -49,8 +49,10 @@ def test_time_of_week_and_types(app):
     assert not app.exception
 
 
-@pytest.mark.parametrize("view", ["Areas", "Coverage curve", "Across the week",
-                                  "Plan & what-if", "Downloads", "About the data"])
+@pytest.mark.parametrize(
+    "view",
+    ["Areas", "Coverage curve", "Across the week", "Plan & what-if", "Downloads", "About the data"],
+)
 def test_every_view(app, view):
     app.segmented_control[0].set_value(view).run()
     assert not app.exception, view
@@ -78,8 +80,9 @@ def test_planning_controls(app):
 def test_bad_upload_shows_the_validation_message(app):
     app.sidebar.radio[0].set_value("My files").run()
     up = app.sidebar.get("file_uploader")[0]
-    up.set_value(("sites.csv", b"site_id,name,type,postcode\nA,a,pharmacy,ZZ9 9ZZ\n",
-                  "text/csv")).run()
+    up.set_value(
+        ("sites.csv", b"site_id,name,type,postcode\nA,a,pharmacy,ZZ9 9ZZ\n", "text/csv")
+    ).run()
     assert not app.exception
     err = " ".join(e.value for e in app.error)
     assert "ZZ9 9ZZ" in err and "row 2" in err and "Traceback" not in err
@@ -88,7 +91,12 @@ def test_bad_upload_shows_the_validation_message(app):
 def test_good_upload_runs(app):
     app.sidebar.radio[0].set_value("My files").run()
     up = app.sidebar.get("file_uploader")[0]
-    up.set_value(("sites.csv", b"site_id,name,type,postcode\nA,a,pharmacy,WR1 2NA\n"
-                  b"B,b,drug_service,B97 4HA\n", "text/csv")).run()
+    up.set_value(
+        (
+            "sites.csv",
+            b"site_id,name,type,postcode\nA,a,pharmacy,WR1 2NA\nB,b,drug_service,B97 4HA\n",
+            "text/csv",
+        )
+    ).run()
     assert not app.exception
     assert metric(app, "Sites in play") == "2 of 2"

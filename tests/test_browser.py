@@ -19,8 +19,10 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                       reason="Debian chromium + chromium-driver not installed (.ci/run installs them)"),
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="Debian chromium + chromium-driver not installed (.ci/run installs them)",
+    ),
 ]
 
 
@@ -37,11 +39,28 @@ def server():
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.enableStaticServing", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.enableStaticServing",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -67,9 +86,16 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--window-size=1500,1300"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1500,1300",
+    ):
         opts.add_argument(flag)
     drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
     yield drv
@@ -93,11 +119,17 @@ def test_dashboard_shows_map_legend_and_figures(server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(server)
-    metrics = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR,
-                                                              '[data-testid="stMetric"]'))
-    text = wait_for(browser, lambda: browser.find_element(By.TAG_NAME, "body").text
-                    if "Need within 15 min walk" in browser.find_element(By.TAG_NAME, "body").text
-                    else None)
+    metrics = wait_for(
+        browser, lambda: browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')
+    )
+    text = wait_for(
+        browser,
+        lambda: (
+            browser.find_element(By.TAG_NAME, "body").text
+            if "Need within 15 min walk" in browser.find_element(By.TAG_NAME, "body").text
+            else None
+        ),
+    )
     assert "illustrative" in text.lower() and "estimated" in text.lower()
     assert len(metrics) >= 4
     frame = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "iframe"))
@@ -115,9 +147,14 @@ def test_dashboard_shows_map_legend_and_figures(server, browser):
         controls = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers").text
         assert "share of need within reach" in controls and "Gaps" in controls
         # 31 site markers (awesome-markers) + 3 proposed satellites
-        markers = wait_for(browser, lambda: len(browser.find_elements(
-            By.CSS_SELECTOR, ".leaflet-marker-pane .awesome-marker")) >= 31 and
-            browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-pane > *"))
+        markers = wait_for(
+            browser,
+            lambda: (
+                len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-pane .awesome-marker"))
+                >= 31
+                and browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-pane > *")
+            ),
+        )
         assert len(markers) >= 34
     finally:
         browser.switch_to.default_content()
@@ -129,11 +166,17 @@ def test_other_views_render(server, browser):
     browser.get(server)
     wait_for(browser, lambda: "Need within" in browser.find_element(By.TAG_NAME, "body").text)
     for view in ("Across the week", "Plan & what-if"):
-        button = wait_for(browser, lambda view=view: next(
-            (b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == view), None))
+        button = wait_for(
+            browser,
+            lambda view=view: next(
+                (b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == view), None
+            ),
+        )
         button.click()
         marker = {"Across the week": "Worst hours", "Plan & what-if": "Proposed satellites"}[view]
-        wait_for(browser, lambda marker=marker: marker in browser.find_element(By.TAG_NAME, "body").text)
+        wait_for(
+            browser, lambda marker=marker: marker in browser.find_element(By.TAG_NAME, "body").text
+        )
         time.sleep(2)
         browser.save_screenshot(str(ARTIFACTS / f"view_{view.split()[0].lower()}.png"))
         body = browser.find_element(By.TAG_NAME, "body").text

@@ -5,8 +5,9 @@ from harmreach.cli import main
 
 
 def test_help_lists_the_verbs():
-    out = subprocess.run([sys.executable, "-m", "harmreach", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "harmreach", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for verb in ("coverage", "gaps", "hotspots", "plan"):
         assert verb in out
 
@@ -28,7 +29,10 @@ def test_validate_demo(capsys):
 
 def test_console_script_installed():
     import shutil
-    exe = shutil.which("harmreach") or str(__import__("pathlib").Path(sys.executable).parent / "harmreach")
+
+    exe = shutil.which("harmreach") or str(
+        __import__("pathlib").Path(sys.executable).parent / "harmreach"
+    )
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "coverage" in out
 
@@ -38,6 +42,7 @@ def test_coverage_demo_prints_need_covered(capsys, tmp_path):
     assert main(["coverage", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     import re
+
     m = re.search(r"^need covered: (\d+\.\d)%$", text, re.M)
     assert m, text
     assert 0 < float(m.group(1)) < 100
@@ -46,6 +51,7 @@ def test_coverage_demo_prints_need_covered(capsys, tmp_path):
 
 def test_coverage_at_night_lower(capsys):
     import re
+
     main(["coverage", "--at", "Sun 03:00"])
     night = float(re.search(r"need covered: ([\d.]+)%", capsys.readouterr().out).group(1))
     main(["coverage", "--at", "Tue 11:00"])
@@ -65,17 +71,39 @@ def test_gaps_and_hotspots_demo(capsys, tmp_path):
 def test_user_files_end_to_end(capsys, tmp_path, write):
     import geopandas as gpd
     import shapely
+
     # two areas over Worcester, three sites, need per area
-    areas = gpd.GeoDataFrame({"LAD24CD": ["X1", "X2"], "LAD24NM": ["West", "East"]},
-                             geometry=[shapely.box(380000, 250000, 385000, 258000),
-                                       shapely.box(385000, 250000, 390000, 258000)], crs=27700)
+    areas = gpd.GeoDataFrame(
+        {"LAD24CD": ["X1", "X2"], "LAD24NM": ["West", "East"]},
+        geometry=[
+            shapely.box(380000, 250000, 385000, 258000),
+            shapely.box(385000, 250000, 390000, 258000),
+        ],
+        crs=27700,
+    )
     ap = tmp_path / "areas.gpkg"
     areas.to_file(ap)
-    sp = write("sites.csv", "site_id,name,type,postcode\nA,a,pharmacy,WR1 2NA\n"
-                            "B,b,hospital,WR5 1DD\nC,c,satellite,WR2 5AA\n")
+    sp = write(
+        "sites.csv",
+        "site_id,name,type,postcode\nA,a,pharmacy,WR1 2NA\n"
+        "B,b,hospital,WR5 1DD\nC,c,satellite,WR2 5AA\n",
+    )
     np_ = write("need.csv", "area_code,need\nX1,120\nX2,80\n")
-    code = main(["coverage", "--areas", str(ap), "--sites", str(sp), "--need", str(np_),
-                 "--minutes", "20", "--out", str(tmp_path / "o.csv")])
+    code = main(
+        [
+            "coverage",
+            "--areas",
+            str(ap),
+            "--sites",
+            str(sp),
+            "--need",
+            str(np_),
+            "--minutes",
+            "20",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "need covered:" in out.out and "West" in out.out
@@ -92,10 +120,12 @@ def test_bad_time_and_minutes(capsys):
 
 def test_plan_cli(capsys, tmp_path):
     import json
+
     out = tmp_path / "plan.geojson"
     assert main(["plan", "--add", "2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     import re
+
     before = float(re.search(r"^need covered before: ([\d.]+)%$", text, re.M).group(1))
     after = float(re.search(r"^need covered after: ([\d.]+)%$", text, re.M).group(1))
     assert after > before
@@ -114,6 +144,7 @@ def test_plan_with_candidate_file(capsys, write):
 
 def test_plan_sessions_cli(capsys):
     import re
+
     assert main(["plan", "--sessions", "3", "--session-hours", "2"]) == 0
     out = capsys.readouterr().out
     before = float(re.search(r"before: ([\d,]+)", out).group(1).replace(",", ""))
@@ -140,26 +171,45 @@ def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
 
     pbf = get_data("helsinki_pbf")
     net = network_from_pbf(pbf, "walk")
-    nodes = gpd.GeoSeries(gpd.points_from_xy(net.node_xy[:, 0], net.node_xy[:, 1]),
-                          crs=net.crs).to_crs(4326)
+    nodes = gpd.GeoSeries(
+        gpd.points_from_xy(net.node_xy[:, 0], net.node_xy[:, 1]), crs=net.crs
+    ).to_crs(4326)
     x0, y0, x1, y1 = nodes.total_bounds
     xm = (x0 + x1) / 2
-    areas = gpd.GeoDataFrame({"area_code": ["W", "E"], "area_name": ["West", "East"]},
-                             geometry=[shapely.box(x0, y0, xm, y1), shapely.box(xm, y0, x1, y1)],
-                             crs=4326)
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["W", "E"], "area_name": ["West", "East"]},
+        geometry=[shapely.box(x0, y0, xm, y1), shapely.box(xm, y0, x1, y1)],
+        crs=4326,
+    )
     areas.to_file(tmp_path / "areas.geojson")
     rng = np.random.default_rng(0)
     pick = rng.choice(len(nodes), 4, replace=False)
-    rows = "\n".join(f"S{i},site {i},satellite,{nodes.iloc[j].x:.6f},{nodes.iloc[j].y:.6f}"
-                     for i, j in enumerate(pick))
+    rows = "\n".join(
+        f"S{i},site {i},satellite,{nodes.iloc[j].x:.6f},{nodes.iloc[j].y:.6f}"
+        for i, j in enumerate(pick)
+    )
     (tmp_path / "sites.csv").write_text("site_id,name,type,lon,lat\n" + rows + "\n")
     pts = nodes.iloc[rng.choice(len(nodes), 300, replace=False)]
-    gpd.GeoDataFrame({"weight": rng.integers(1, 4, 300)}, geometry=pts.values,
-                     crs=4326).to_file(tmp_path / "need.geojson")
-    code = main(["coverage", "--network", str(pbf), "--areas", str(tmp_path / "areas.geojson"),
-                 "--sites", str(tmp_path / "sites.csv"), "--need",
-                 str(tmp_path / "need.geojson"), "--minutes", "10",
-                 "--out", str(tmp_path / "out.gpkg")])
+    gpd.GeoDataFrame({"weight": rng.integers(1, 4, 300)}, geometry=pts.values, crs=4326).to_file(
+        tmp_path / "need.geojson"
+    )
+    code = main(
+        [
+            "coverage",
+            "--network",
+            str(pbf),
+            "--areas",
+            str(tmp_path / "areas.geojson"),
+            "--sites",
+            str(tmp_path / "sites.csv"),
+            "--need",
+            str(tmp_path / "need.geojson"),
+            "--minutes",
+            "10",
+            "--out",
+            str(tmp_path / "out.gpkg"),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "street network (walk) from Helsinki.osm.pbf" in out.out
@@ -170,8 +220,10 @@ def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
 def test_outside_gb_needs_points(capsys, tmp_path, write):
     import geopandas as gpd
     import shapely
-    gpd.GeoDataFrame({"area_code": ["H"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)],
-                     crs=4326).to_file(tmp_path / "a.geojson")
+
+    gpd.GeoDataFrame(
+        {"area_code": ["H"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326
+    ).to_file(tmp_path / "a.geojson")
     s = write("s.csv", "site_id,name,type,lon,lat\nA,a,pharmacy,24.95,60.17\n")
     assert main(["coverage", "--areas", str(tmp_path / "a.geojson"), "--sites", str(s)]) == 2
     assert "outside Great Britain, need must be given as weighted points" in capsys.readouterr().err

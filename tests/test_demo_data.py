@@ -9,11 +9,20 @@ from geo.dataset import load_dataset, read_demo_areas
 def test_demo_dataset():
     ds = load_dataset()
     assert sorted(ds.areas["area_name"]) == [
-        "Bromsgrove", "Malvern Hills", "Redditch", "Worcester", "Wychavon", "Wyre Forest"]
+        "Bromsgrove",
+        "Malvern Hills",
+        "Redditch",
+        "Worcester",
+        "Wychavon",
+        "Wyre Forest",
+    ]
     assert ds.areas.is_valid.all()
     assert len(ds.sites) == 31
     assert ds.sites["type"].value_counts().to_dict() == {
-        "pharmacy": 21, "hospital": 5, "drug_service": 5}
+        "pharmacy": 21,
+        "hospital": 5,
+        "drug_service": 5,
+    }
     assert ds.sites["illustrative"].all() and ds.illustrative["sites"]
     assert ds.sites["opening_hours"].notna().all()
     # every site inside the county

@@ -46,16 +46,22 @@ def test_random_groups_cannot_be_differenced(seed):
 
 
 def test_table_with_total_row_and_parts():
-    df = pd.DataFrame({
-        "area_code": ["A", "B", "C", "ALL"],
-        "need": [40.0, 30.0, 2.0, 72.0],
-        "need_covered": [38.0, 10.0, 0.0, 48.0],
-        "need_uncovered": [2.0, 20.0, 2.0, 24.0],
-    })
+    df = pd.DataFrame(
+        {
+            "area_code": ["A", "B", "C", "ALL"],
+            "need": [40.0, 30.0, 2.0, 72.0],
+            "need_covered": [38.0, 10.0, 0.0, 48.0],
+            "need_uncovered": [2.0, 20.0, 2.0, 24.0],
+        }
+    )
     df["share_covered"] = df["need_covered"] / df["need"]
-    out, n = suppress_table(df, ["need", "need_covered", "need_uncovered"], total_row="ALL",
-                            parts={"need": ["need_covered", "need_uncovered"]},
-                            shares={"share_covered": "need_covered"})
+    out, n = suppress_table(
+        df,
+        ["need", "need_covered", "need_uncovered"],
+        total_row="ALL",
+        parts={"need": ["need_covered", "need_uncovered"]},
+        shares={"share_covered": "need_covered"},
+    )
     pub = out.set_index("area_code")
     # C's need (2) is hidden, and a partner in the need column
     assert np.isnan(pub.loc["C", "need"])
@@ -86,11 +92,21 @@ def test_random_tables_are_safe(seed):
     k = rng.integers(2, 7)
     need = rng.integers(0, 30, k).astype(float)
     cov = np.floor(need * rng.random(k))
-    df = pd.DataFrame({"area_code": [f"a{i}" for i in range(k)], "need": need,
-                       "need_covered": cov, "need_uncovered": need - cov})
+    df = pd.DataFrame(
+        {
+            "area_code": [f"a{i}" for i in range(k)],
+            "need": need,
+            "need_covered": cov,
+            "need_uncovered": need - cov,
+        }
+    )
     df.loc[len(df)] = ["ALL", need.sum(), cov.sum(), (need - cov).sum()]
-    out, _ = suppress_table(df, ["need", "need_covered", "need_uncovered"], total_row="ALL",
-                            parts={"need": ["need_covered", "need_uncovered"]})
+    out, _ = suppress_table(
+        df,
+        ["need", "need_covered", "need_uncovered"],
+        total_row="ALL",
+        parts={"need": ["need_covered", "need_uncovered"]},
+    )
     pub = out.set_index("area_code")
     vals = pub[["need", "need_covered", "need_uncovered"]].to_numpy()
     assert not ((vals > 0) & (vals < 5)).any()

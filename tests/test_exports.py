@@ -28,21 +28,22 @@ def ring_area(ring):
     return 0.5 * np.sum(x[:-1] * y[1:] - x[1:] * y[:-1])
 
 
+def positions(c):
+    """Every [lon, lat] in a GeoJSON coordinates array."""
+    if isinstance(c[0], (int, float)):
+        yield c
+    else:
+        for cc in c:
+            yield from positions(cc)
+
+
 def check_rfc7946(doc):
     """An independent RFC 7946 check (not using the writer's code)."""
     assert doc["type"] == "FeatureCollection" and "crs" not in doc
     for f in doc["features"]:
         g = f["geometry"]
         polys = {"Polygon": [g["coordinates"]], "MultiPolygon": g["coordinates"]}.get(g["type"])
-        coords = []
-
-        def walk(c):
-            if isinstance(c[0], (int, float)):
-                coords.append(c)
-            else:
-                for cc in c:
-                    walk(cc)
-        walk(g["coordinates"])
+        coords = list(positions(g["coordinates"]))
         for lon, lat in coords:
             assert -180 <= lon <= 180 and -90 <= lat <= 90
             assert -9 < lon < 2 and 49 < lat < 61  # lon first: England, not swapped
@@ -105,8 +106,14 @@ def test_csv_has_metadata_and_no_small_counts(layers, tmp_path):
 
 def test_every_published_count_is_safe(layers):
     for name, gdf in layers.as_dict().items():
-        for col in ("need", "residents", "need_covered", "need_uncovered", "need_backup",
-                    "residents_covered"):
+        for col in (
+            "need",
+            "residents",
+            "need_covered",
+            "need_uncovered",
+            "need_backup",
+            "residents_covered",
+        ):
             if col in gdf.columns:
                 v = gdf[col].dropna().to_numpy(float)
                 assert not ((v > 0) & (v < 5)).any(), (name, col)

@@ -27,14 +27,19 @@ def union(*masks):
 CASES = [
     ("24/7", np.ones(7 * SLOTS_PER_DAY, bool)),
     ("Mo-Fr 09:00-17:30", union(*[slots(d, 9, 17.5) for d in range(5)])),
-    ("Mo-Fr 09:00-18:00; Sa 09:00-13:00",
-     union(*[slots(d, 9, 18) for d in range(5)], slots(5, 9, 13))),
-    ("Mo,We,Fr 10:00-16:00; Tu 13:00-19:00",
-     union(slots(0, 10, 16), slots(2, 10, 16), slots(4, 10, 16), slots(1, 13, 19))),
-    ("Mo-Fr 08:00-12:00,13:00-17:00",
-     union(*[slots(d, 8, 12) for d in range(5)], *[slots(d, 13, 17) for d in range(5)])),
-    ("Mo-Sa 09:00-17:00; We off",
-     union(*[slots(d, 9, 17) for d in (0, 1, 3, 4, 5)])),
+    (
+        "Mo-Fr 09:00-18:00; Sa 09:00-13:00",
+        union(*[slots(d, 9, 18) for d in range(5)], slots(5, 9, 13)),
+    ),
+    (
+        "Mo,We,Fr 10:00-16:00; Tu 13:00-19:00",
+        union(slots(0, 10, 16), slots(2, 10, 16), slots(4, 10, 16), slots(1, 13, 19)),
+    ),
+    (
+        "Mo-Fr 08:00-12:00,13:00-17:00",
+        union(*[slots(d, 8, 12) for d in range(5)], *[slots(d, 13, 17) for d in range(5)]),
+    ),
+    ("Mo-Sa 09:00-17:00; We off", union(*[slots(d, 9, 17) for d in (0, 1, 3, 4, 5)])),
     ("Fr-Sa 22:00-02:00", union(slots(4, 22, 26), slots(5, 22, 26))),
     ("Su 20:00-02:00", slots(6, 20, 26)),  # Sunday night runs into Monday morning
     ("Mo-Fr 09:00-17:00; PH off", union(*[slots(d, 9, 17) for d in range(5)])),
@@ -52,8 +57,9 @@ def test_real_world_strings(text, expected):
         assert any("comments" in n for n in notes)
 
 
-@pytest.mark.parametrize("bad", ["9 to 5 weekdays", "Mo-Fr 25:00-26:00", "closed on sundays",
-                                 "Mo-Fr 09:00-"])
+@pytest.mark.parametrize(
+    "bad", ["9 to 5 weekdays", "Mo-Fr 25:00-26:00", "closed on sundays", "Mo-Fr 09:00-"]
+)
 def test_rejected_strings_name_the_site(bad):
     sites = pd.DataFrame({"site_id": ["S1"], "name": ["Chemist"], "opening_hours": [bad]})
     with pytest.raises(InputError) as err:
@@ -100,8 +106,9 @@ def test_night_lower_than_day():
 
 
 def test_weekly_profile_consistent_with_coverage_at_each_hour():
-    from analysis.weekly import weekly_profile
     from analysis.scenario import build_engine
+    from analysis.weekly import weekly_profile
+
     ds = load_dataset()
     run = run_coverage(ds, Params())
     prof = weekly_profile(run, build_engine(run.params, None))
@@ -118,12 +125,13 @@ def test_sessions_equal_brute_force():
     import itertools
 
     from analysis.sessions import plan_sessions, session_slots
+
     rng = np.random.default_rng(3)
     nd, nc, length = 12, 2, 4
     reach = rng.random((nd, nc)) < 0.5
     open_cover = np.zeros((nd, 168), bool)
-    open_cover[:, 24 * 0 + 9: 24 * 0 + 17] = True  # Monday 9-17 already served
-    open_cover[::3, 24 * 2 + 10: 24 * 2 + 14] = True
+    open_cover[:, 24 * 0 + 9 : 24 * 0 + 17] = True  # Monday 9-17 already served
+    open_cover[::3, 24 * 2 + 10 : 24 * 2 + 14] = True
     need = rng.integers(1, 6, nd).astype(float)
     slots = session_slots(length)
     sessions = [(c, d, s) for c in range(nc) for d, s in slots]
@@ -137,8 +145,9 @@ def test_sessions_equal_brute_force():
     best = max(value(comb) for comb in itertools.combinations(sessions, 2))
     plan = plan_sessions(reach, open_cover, need, 2, length_h=length)
     assert plan.need_hours_after == pytest.approx(best)
-    chosen = [(int(r.candidate), DAYS_IDX[r.day], int(r.start[:2]))
-              for r in plan.sessions.itertuples()]
+    chosen = [
+        (int(r.candidate), DAYS_IDX[r.day], int(r.start[:2])) for r in plan.sessions.itertuples()
+    ]
     assert value(chosen) == pytest.approx(best)
     assert plan.need_hours_before == pytest.approx(value([]))
 

@@ -32,8 +32,10 @@ def test_skip_bad_rows_counts_and_geocodes_the_rest(write, postcode_index):
     assert report.rows_read == 3 and report.rows_used == 2
     assert report.skipped == [(3, "postcode 'ZZ9 9ZZ' not found in OS Code-Point Open")]
     ref = postcode_index.units.loc[["WR1 2NA", "B97 4HA"]]
-    d = np.hypot(sites.geometry.x.to_numpy() - ref["easting"].to_numpy(),
-                 sites.geometry.y.to_numpy() - ref["northing"].to_numpy())
+    d = np.hypot(
+        sites.geometry.x.to_numpy() - ref["easting"].to_numpy(),
+        sites.geometry.y.to_numpy() - ref["northing"].to_numpy(),
+    )
     assert (d < 100).all()
     assert sites["type"].tolist() == ["pharmacy", "drug_service"]
 
@@ -51,7 +53,9 @@ def test_lonlat_and_easting_northing(write):
 def test_geojson_points(tmp_path):
     gdf = gpd.GeoDataFrame(
         {"site_id": ["x"], "name": ["n"], "type": ["satellite"]},
-        geometry=[shapely.Point(-2.22, 52.19)], crs=4326)
+        geometry=[shapely.Point(-2.22, 52.19)],
+        crs=4326,
+    )
     p = tmp_path / "s.geojson"
     gdf.to_file(p)
     sites, _ = read_sites(p)
@@ -60,8 +64,9 @@ def test_geojson_points(tmp_path):
 
 def test_xlsx(tmp_path):
     p = tmp_path / "s.xlsx"
-    pd.DataFrame({"site_id": ["a"], "name": ["n"], "type": ["mobile"],
-                  "postcode": ["WR1 2NA"]}).to_excel(p, index=False)
+    pd.DataFrame(
+        {"site_id": ["a"], "name": ["n"], "type": ["mobile"], "postcode": ["WR1 2NA"]}
+    ).to_excel(p, index=False)
     sites, _ = read_sites(p)
     assert sites["type"][0] == "mobile"
 
@@ -69,13 +74,19 @@ def test_xlsx(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expect"),
     [
-        ("site_id,name,lon,lat\nA,a,-2.2,52.2\n", ["missing required column", "type",
-                                                    "found: site_id, name, lon, lat"]),
+        (
+            "site_id,name,lon,lat\nA,a,-2.2,52.2\n",
+            ["missing required column", "type", "found: site_id, name, lon, lat"],
+        ),
         ("site_id,name,type\nA,a,pharmacy\n", ["no location"]),
-        ("site_id,name,type,lon,lat\nA,a,pharmacy,-2.2,52.2\nA,b,pharmacy,-2.2,52.2\n",
-         ["duplicate site_id 'A'", "rows 2, 3"]),
-        ("site_id,name,type,lon,lat\nA,a,chemist,-2.2,52.2\n",
-         ["unknown type 'chemist'", "pharmacy, hospital, drug_service"]),
+        (
+            "site_id,name,type,lon,lat\nA,a,pharmacy,-2.2,52.2\nA,b,pharmacy,-2.2,52.2\n",
+            ["duplicate site_id 'A'", "rows 2, 3"],
+        ),
+        (
+            "site_id,name,type,lon,lat\nA,a,chemist,-2.2,52.2\n",
+            ["unknown type 'chemist'", "pharmacy, hospital, drug_service"],
+        ),
         ("site_id,name,type,lon,lat\nA,a,pharmacy,2.35,48.85\n", ["outside Great Britain"]),
         ("site_id,name,type,lon,lat\nA,a,pharmacy,52.2,-2.2\n", ["swapped"]),
         ("site_id,name,type,easting,northing\nA,a,pharmacy,-2.2,52.2\n", ["look like degrees"]),
@@ -109,7 +120,9 @@ def test_unreadable_and_unsupported_files(tmp_path):
 
 
 def test_upload_from_memory():
-    src = Source(name="up.csv", data=b"site_id,name,type,easting,northing\nA,a,clinic,385000,254800\n")
+    src = Source(
+        name="up.csv", data=b"site_id,name,type,easting,northing\nA,a,clinic,385000,254800\n"
+    )
     sites, _ = read_sites(src)
     assert len(sites) == 1
 
@@ -129,8 +142,9 @@ def test_areas_missing_crs(tmp_path):
 
 def test_areas_detects_ons_columns_and_reprojects(tmp_path):
     poly = gpd.GeoSeries([_square(380000, 250000)], crs=27700).to_crs(4326)
-    gdf = gpd.GeoDataFrame({"LAD24CD": ["E07000237"], "LAD24NM": ["Worcester"]},
-                           geometry=poly, crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"LAD24CD": ["E07000237"], "LAD24NM": ["Worcester"]}, geometry=poly, crs=4326
+    )
     p = tmp_path / "a.geojson"
     gdf.to_file(p)
     areas = read_areas(p)
@@ -158,8 +172,9 @@ def test_areas_errors(tmp_path, write):
     no_id.to_file(q)
     with pytest.raises(InputError, match="no area identifier column; found: foo"):
         read_areas(q)
-    dup = gpd.GeoDataFrame({"area_code": ["a", "a"]}, geometry=[_square(0, 0), _square(5, 5)],
-                           crs=27700)
+    dup = gpd.GeoDataFrame(
+        {"area_code": ["a", "a"]}, geometry=[_square(0, 0), _square(5, 5)], crs=27700
+    )
     r = tmp_path / "r.gpkg"
     dup.to_file(r)
     with pytest.raises(InputError, match="area code 'a' appears in features 1, 2"):
@@ -173,7 +188,10 @@ def test_need_kinds(write):
     assert a.kind == "per_area" and a.total == 15.5
     s = read_need(write("c.csv", "postcode_sector,count\nwr1 1,7\nWR1 1,3\nB97 4,12\n"))
     assert s.kind == "postcode_sector"
-    assert dict(zip(s.table["postcode"], s.table["value"], strict=True)) == {"WR1 1": 10, "B97 4": 12}
+    assert dict(zip(s.table["postcode"], s.table["value"], strict=True)) == {
+        "WR1 1": 10,
+        "B97 4": 12,
+    }
     d = read_need(write("d.csv", "postcode_district,count\nWR1,7\n"))
     assert d.kind == "postcode_district"
 

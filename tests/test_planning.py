@@ -98,8 +98,12 @@ def test_plan_on_demo_keeps_existing_sites_and_adds_coverage(demo_run):
     assert plan.share_after > plan.share_before == pytest.approx(run.share_covered)
     # check against a fresh coverage run with the proposed sites added
     import geopandas as gpd
-    add = gpd.GeoDataFrame({"site_id": ["N1", "N2", "N3"], "name": "new", "type": "satellite",
-                            "active": True}, geometry=plan.proposed.geometry.values, crs=ds.crs)
+
+    add = gpd.GeoDataFrame(
+        {"site_id": ["N1", "N2", "N3"], "name": "new", "type": "satellite", "active": True},
+        geometry=plan.proposed.geometry.values,
+        crs=ds.crs,
+    )
     after = run_coverage(with_sites_changed(ds, add=add))
     assert after.share_covered == pytest.approx(plan.share_after)
     assert (after.sites["site_id"].iloc[:31] == ds.sites["site_id"]).all()
@@ -110,8 +114,9 @@ def test_generated_candidates_respect_min_distance(demo_run):
     d = run.demand
     xy = np.column_stack([d.geometry.x, d.geometry.y])
     sxy = np.column_stack([ds.sites.geometry.x, ds.sites.geometry.y])
-    cand = generate_candidates(xy, d["need"].to_numpy(), ~d["covered"].to_numpy(), sxy,
-                               min_distance_m=1000)
+    cand = generate_candidates(
+        xy, d["need"].to_numpy(), ~d["covered"].to_numpy(), sxy, min_distance_m=1000
+    )
     dist = np.sqrt(((cand[:, None, :] - sxy[None]) ** 2).sum(-1)).min(1)
     assert (dist >= 1000).all() and len(cand) > 100
 
@@ -126,7 +131,8 @@ def test_closing_a_site_never_increases_coverage(demo_run, site_id):
     assert (cmp["need_gaining_access"] == 0).all()
     total = cmp.set_index("area_code").loc["ALL"]
     assert total["need_losing_access"] == pytest.approx(
-        (run.share_covered - closed.share_covered) * total["need"])
+        (run.share_covered - closed.share_covered) * total["need"]
+    )
 
 
 def test_unknown_site_in_scenario(demo_run):
@@ -137,6 +143,7 @@ def test_unknown_site_in_scenario(demo_run):
 
 def test_coverage_matrix_network_equals_estimated_definition(grid):
     from geo.travel import NetworkEngine
+
     net = grid(15, 15, spacing_m=100.0)
     eng = NetworkEngine(net)
     demand = net.node_xy[::7]

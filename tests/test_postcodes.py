@@ -31,8 +31,7 @@ def _codepoint_rows(area: str) -> pd.DataFrame:
     """Read one area file of Code-Point Open directly: an independent reference."""
     with zipfile.ZipFile(_codepoint_zip()) as z:
         raw = z.read(f"Data/CSV/{area}.csv")
-    return pd.read_csv(io.BytesIO(raw), header=None, usecols=[0, 2, 3],
-                       names=["pc", "e", "n"])
+    return pd.read_csv(io.BytesIO(raw), header=None, usecols=[0, 2, 3], names=["pc", "e", "n"])
 
 
 def test_units_match_codepoint(postcode_index):

@@ -50,7 +50,9 @@ def check_against_networkx(net, n_demand=300, n_sites=7, seed=0, k=3, minutes=10
     eng = NetworkEngine(net)
     lo, hi = net.node_xy.min(0), net.node_xy.max(0)
     demand = rng.uniform(lo, hi, (n_demand, 2))
-    sites = net.node_xy[rng.choice(net.n_nodes, n_sites, replace=False)] + rng.normal(0, 15, (n_sites, 2))
+    sites = net.node_xy[rng.choice(net.n_nodes, n_sites, replace=False)] + rng.normal(
+        0, 15, (n_sites, 2)
+    )
     ref = reference_matrix(net, eng, demand, sites)
     ref_sorted = np.sort(ref, axis=1)
     one = eng.nearest(demand, sites, k=1)
@@ -74,8 +76,15 @@ def test_grid_matches_networkx(grid, seed):
     check_against_networkx(grid(25, 20, seed=seed), seed=seed)
 
 
-@pytest.mark.parametrize(("name", "mode"), [("test_pbf", "walk"), ("helsinki_pbf", "walk"),
-                                             ("helsinki_pbf", "drive"), ("test_pbf", "cycle")])
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [
+        ("test_pbf", "walk"),
+        ("helsinki_pbf", "walk"),
+        ("helsinki_pbf", "drive"),
+        ("test_pbf", "cycle"),
+    ],
+)
 def test_osm_networks_match_networkx(tmp_path, name, mode):
     net = network_from_pbf(get_data(name), mode, cache_dir=tmp_path)
     assert net.n_nodes > 500
@@ -109,8 +118,9 @@ def test_oneway_changes_driving_but_not_walking():
     oneway = np.array([1, 0, 0, 0])
     site = xy[[0]]
     home = xy[[1]]
-    drive = NetworkEngine(network_from_arrays(xy, u, v, length, mode="drive", oneway=oneway,
-                                              speed_kph=36.0))
+    drive = NetworkEngine(
+        network_from_arrays(xy, u, v, length, mode="drive", oneway=oneway, speed_kph=36.0)
+    )
     walk = NetworkEngine(network_from_arrays(xy, u, v, length, mode="walk", oneway=oneway))
     # drive from home (node 1) to the site (node 0): 1→2→3→0 = 3 km at 10 m/s
     assert drive.nearest(home, site, k=1).time_s[0, 0] == pytest.approx(300.0)
@@ -183,8 +193,11 @@ def test_maxspeed_and_oneway_parsing():
     assert parse_maxspeed_kph("50") == 50 and parse_maxspeed_kph("50 km/h") == 50
     assert np.isnan(parse_maxspeed_kph("signals")) and np.isnan(parse_maxspeed_kph(None))
     import pandas as pd
-    codes = oneway_codes(pd.Series(["yes", "no", "-1", None, "true"]),
-                         pd.Series([None, "roundabout", None, None, None]))
+
+    codes = oneway_codes(
+        pd.Series(["yes", "no", "-1", None, "true"]),
+        pd.Series([None, "roundabout", None, None, None]),
+    )
     assert codes.tolist() == [1, 1, -1, 0, 1]
 
 
