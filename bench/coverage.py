@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# This folder holds coverage.py, which would shadow the `coverage` package that numba
+# imports: put the repository root in the script folder's place on the path.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 
 def timed(fn, repeat=3):

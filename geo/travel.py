@@ -207,20 +207,25 @@ class NetworkEngine:
 
     def node_times_nearest(self, site_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Time from every node to its nearest site and which site (one multi-source run)."""
+        from geo._dijkstra import multi_source
+
         snap = self.snap(site_xy)
-        graph, ok = self._site_graph(snap)
+        ok = np.flatnonzero(~snap.too_far)
         n = self.net.n_nodes
         if len(ok) == 0:
             return np.full(n, np.inf), np.full(n, -1)
-        dist, _pred, src = dijkstra(
-            graph,
-            directed=True,
-            indices=np.arange(n, n + len(ok)),
-            min_only=True,
-            return_predecessors=True,
+        rev = self.net.csgraph_reversed()
+        # Over reversed edges from the sites: each node's time *to* its nearest site
+        # (home → site), each site starting at its own snap walk.
+        dist, site = multi_source(
+            rev.indptr,
+            rev.indices,
+            rev.data,
+            snap.node[ok].astype(np.int64),
+            snap.dist_m[ok] / self._walk_ms,
+            ok.astype(np.int64),
         )
-        site = np.where(src[:n] >= 0, ok[np.maximum(src[:n] - n, 0)], -1)
-        return dist[:n], site
+        return dist, site
 
     def nearest(
         self,

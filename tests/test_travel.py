@@ -209,3 +209,31 @@ def test_make_engine_errors():
         make_engine("drive", net)
     with pytest.raises(InputError, match="not found"):
         network_from_pbf("/nonexistent.osm.pbf")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_compiled_dijkstra_matches_scipy_with_offsets(seed):
+    """geo._dijkstra against SciPy's Dijkstra on the augmented graph (virtual site nodes)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    rng = np.random.default_rng(seed)
+    n, m = 400, 1600
+    xy = rng.uniform(0, 2000, (n, 2))
+    u, v = rng.integers(0, n, m), rng.integers(0, n, m)
+    length = rng.uniform(5, 300, m)
+    net = network_from_arrays(
+        xy, u, v, length, mode="drive", oneway=rng.integers(-1, 2, m), speed_kph=30.0
+    )
+    eng = NetworkEngine(net, max_snap_m=1e9)
+    sites = rng.uniform(0, 2000, (6, 2))
+    got_t, got_site = eng.node_times_nearest(sites)
+    graph, ok = eng._site_graph(eng.snap(sites))
+    ref, _, src = dijkstra(
+        graph, indices=np.arange(n, n + len(ok)), min_only=True, return_predecessors=True
+    )
+    np.testing.assert_allclose(got_t, ref[:n], atol=1e-6)
+    reach = np.isfinite(ref[:n])
+    # the named site reaches the node in that time (ties may name either)
+    full = dijkstra(graph, indices=np.arange(n, n + len(ok)))[:, :n]
+    assert np.allclose(full[got_site[reach], np.flatnonzero(reach)], got_t[reach], atol=1e-6)
+    assert (got_site[~reach] == -1).all()
