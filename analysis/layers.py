@@ -40,12 +40,15 @@ class Layers:
     table: pd.DataFrame  # published per-area table with the ALL row
     metadata: dict[str, object] = field(default_factory=dict)
     suppressed_cells: int = 0
+    hotspot_cells: gpd.GeoDataFrame | None = None
 
     def as_dict(self) -> dict[str, gpd.GeoDataFrame]:
         """Spatial layers by name (hotspots only when computed)."""
         out = {"areas": self.areas, "sites": self.sites, "gaps": self.gaps, "demand": self.demand}
         if self.hotspots is not None:
             out["hotspots"] = self.hotspots
+        if self.hotspot_cells is not None:
+            out["hotspot_cells"] = self.hotspot_cells
         return out
 
 
@@ -78,6 +81,7 @@ def build_layers(
     result: CoverageResult,
     *,
     hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_cells: gpd.GeoDataFrame | None = None,
     round_to: int | None = None,
     extra_meta: dict | None = None,
 ) -> Layers:
@@ -160,6 +164,18 @@ def build_layers(
         hide = suppress_group(hs["need"].to_numpy(float), False, thr)
         n_hidden += int(hide.sum())
         hs["need"] = hs["need"].astype(float).where(~hide)
+    cells = None
+    if hotspot_cells is not None:
+        # 1 km cells with kernel density and Gi*; their counts add up to the total.
+        cells = hotspot_cells.drop(columns=["row", "col"]).copy()
+        hide = suppress_group(cells["need"].to_numpy(float), True, thr)
+        n_hidden += int(hide.sum())
+        cells["need"] = cells["need"].astype(float).where(~hide)
+        # Density and z are linear in the counts: coarsen them so that small counts cannot
+        # be reconstructed by inverting the kernel or the Gi* sums to full precision.
+        cells["density_km2"] = cells["density_km2"].round(1)
+        cells["gi_z"] = cells["gi_z"].round(1)
+        cells["gi_p"] = cells["gi_p"].round(3)
     by_type = result.by_type.copy()
     meta = metadata(ds, result, extra_meta)
     if len(total):
@@ -169,6 +185,7 @@ def build_layers(
             else round(float(total["share_covered"].iloc[0]), 4)
         )
     return Layers(
+        hotspot_cells=cells,
         areas=areas,
         sites=sites,
         demand=demand,

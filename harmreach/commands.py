@@ -177,7 +177,7 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
         label = "need surface"
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha {args.alpha} must be between 0 and 1.", fix="e.g. 0.05.")
-    _cells, hs = find_hotspots(
+    cells, hs = find_hotspots(
         site_xy(ds.demand), surf.need, ds.areas.union_all(), alpha=args.alpha, crs=ds.crs
     )
     bar.update()
@@ -187,7 +187,9 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
             ", ".join(names[names.intersects(geom)]["area_name"].tolist()[:3])
             for geom in hs.geometry
         ]
-    layers = build_layers(ds, result, hotspots=hs, extra_meta={"hotspot_input": label})
+    layers = build_layers(
+        ds, result, hotspots=hs, hotspot_cells=cells, extra_meta={"hotspot_input": label}
+    )
     bar.update()
     bar.close()
     lines = _header(ds, result, layers)

@@ -124,3 +124,22 @@ def test_bad_output_path(layers, tmp_path):
         export(layers, tmp_path / "x.shp")
     with pytest.raises(InputError, match="does not exist"):
         export(layers, tmp_path / "nope" / "x.geojson")
+
+
+def test_hotspot_cells_layer_is_safe(tmp_path):
+    from analysis.hotspots import find_hotspots
+    from analysis.scenario import site_xy
+
+    ds = load_dataset()
+    res = run_coverage(ds)
+    cells, hs = find_hotspots(
+        site_xy(ds.demand), res.demand["need"].to_numpy(), ds.areas.union_all(), crs=ds.crs
+    )
+    lay = build_layers(ds, res, hotspots=hs, hotspot_cells=cells)
+    out = tmp_path / "h.gpkg"
+    export(lay, out)
+    got = gpd.read_file(out, layer="hotspot_cells")
+    v = got["need"].dropna().to_numpy()
+    assert not ((v > 0) & (v < 5)).any()
+    assert got["need"].isna().sum() != 1  # never a lone suppressed cell beside a total
+    assert (got["gi_z"] == got["gi_z"].round(1)).all()
