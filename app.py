@@ -794,6 +794,7 @@ def downloads_tab(layers: Layers, result: CoverageResult, sp: SitePlan | None) -
     title = (
         f"Need within {result.params.minutes:g} min {result.params.mode}: "
         f"{pct(meta.get('need_covered_share'))}"
+        + (" (ILLUSTRATIVE inputs)" if meta.get("illustrative_inputs") != "none" else "")
     )
     c[2].download_button(
         "Map (PNG)",

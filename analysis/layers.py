@@ -70,7 +70,7 @@ def metadata(ds: Dataset, result: CoverageResult, extra: dict | None = None) -> 
             "secondary suppression so they cannot be recovered from totals"
         ),
         "attribution": settings.ATTRIBUTION
-        + (" " + settings.OSM_ATTRIBUTION if "street network" in result.model else ""),
+        + ("" if "estimated" in result.model else " " + settings.OSM_ATTRIBUTION),
     }
     meta.update(extra or {})
     return meta

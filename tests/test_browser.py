@@ -165,7 +165,7 @@ def test_other_views_render(server, browser):
 
     browser.get(server)
     wait_for(browser, lambda: "Need within" in browser.find_element(By.TAG_NAME, "body").text)
-    for view in ("Across the week", "Plan & what-if"):
+    for view in ("Areas", "Coverage curve", "Across the week", "Plan & what-if", "Downloads"):
         button = wait_for(
             browser,
             lambda view=view: next(
@@ -173,7 +173,13 @@ def test_other_views_render(server, browser):
             ),
         )
         button.click()
-        marker = {"Across the week": "Worst hours", "Plan & what-if": "Proposed satellites"}[view]
+        marker = {
+            "Areas": "Covered by one kind of site alone",
+            "Coverage curve": "10-minute walk",
+            "Across the week": "Worst hours",
+            "Plan & what-if": "Proposed satellites",
+            "Downloads": "All layers (GeoPackage)",
+        }[view]
         wait_for(
             browser, lambda marker=marker: marker in browser.find_element(By.TAG_NAME, "body").text
         )

@@ -215,6 +215,11 @@ def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
     assert "street network (walk) from Helsinki.osm.pbf" in out.out
     assert "ESTIMATED" not in out.out
     assert "need covered:" in out.out and (tmp_path / "out.gpkg").exists()
+    import pyogrio
+
+    meta = pyogrio.read_dataframe(tmp_path / "out.gpkg", layer="metadata")
+    attribution = meta.set_index("key").loc["attribution", "value"]
+    assert "OpenStreetMap contributors" in attribution
 
 
 def test_outside_gb_needs_points(capsys, tmp_path, write):

@@ -66,6 +66,7 @@ def test_geojson_areas_rfc7946_and_metadata(layers, tmp_path):
     assert "estimated" in meta["travel_model"] and meta["travel_times_estimated"] is True
     assert "sites" in meta["illustrative_inputs"] and "Crown copyright" in meta["attribution"]
     assert meta["minutes"] == 15 and meta["mode"] == "walk"
+    assert "OpenStreetMap" not in meta["attribution"]  # no street network was used
     assert len(doc["features"]) == 6
 
 
