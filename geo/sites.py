@@ -189,6 +189,18 @@ def read_sites(
                 )
                 problems.setdefault(int(rows[i]), why)
             valid &= ingb
+        else:
+            # Against the study area's extent: a swapped pair lands inside it when flipped.
+            x0, y0, x1, y1 = study_area.to_crs(settings.WGS84_EPSG).total_bounds
+            pad = 0.3  # degrees, about 20-30 km
+
+            def inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                return (a >= x0 - pad) & (a <= x1 + pad) & (b >= y0 - pad) & (b <= y1 + pad)
+
+            for i in np.flatnonzero(valid & ~inside(lon, lat) & inside(lat, lon)):
+                problems.setdefault(
+                    int(rows[i]), f"lon {lon[i]:g}, lat {lat[i]:g} look swapped (lat/lon order)"
+                )
         if valid.any():
             px, py = crsmod.lonlat_to(target, lon[valid], lat[valid])
             x[valid], y[valid] = px, py

@@ -232,3 +232,9 @@ def test_outside_gb_needs_points(capsys, tmp_path, write):
     s = write("s.csv", "site_id,name,type,lon,lat\nA,a,pharmacy,24.95,60.17\n")
     assert main(["coverage", "--areas", str(tmp_path / "a.geojson"), "--sites", str(s)]) == 2
     assert "outside Great Britain, need must be given as weighted points" in capsys.readouterr().err
+
+
+def test_swapped_lat_lon_against_study_area(capsys, write):
+    p = write("s.csv", "site_id,name,type,lat,lon\nA,a,pharmacy,-2.2,52.19\n")
+    assert main(["validate", "--sites", str(p)]) == 2
+    assert "look swapped" in capsys.readouterr().err
