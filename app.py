@@ -27,6 +27,7 @@ from analysis.scenario import (
     Params,
     build_engine,
     compare_runs,
+    published_comparison,
     run_coverage,
     site_xy,
     with_sites_changed,
@@ -741,10 +742,7 @@ def plan_tab(ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan | 
     pick = st.selectbox("Site", ["(none)", *options.tolist()])
     if pick != "(none)":
         sid = pick.split(" · ")[0]
-        cmp = closure(ds, data_key, result, sid)
-        cmp["need_losing_access"] = suppress_values(
-            cmp["need_losing_access"].to_numpy(float), result.params.suppress
-        )
+        cmp = published_comparison(closure(ds, data_key, result, sid), result.params.suppress)
         st.dataframe(
             pd.DataFrame(
                 {

@@ -459,8 +459,13 @@ def plan_for_run(
     min_distance_m: float = MIN_DISTANCE_M,
     area_names: pd.Series | None = None,
     bound: bool = True,
+    avoid: shapely.Geometry | None = None,
 ) -> SitePlan:
-    """Propose k new sites for a coverage run (its sites in play are kept)."""
+    """Propose k new sites for a coverage run (its sites in play are kept).
+
+    Candidates (generated or given) closer than ``min_distance_m`` to a site in play, or
+    inside ``avoid``, are left out.
+    """
     d = run.demand
     dxy = site_xy(d)
     play = run.sites[run.sites["in_play"]]
@@ -469,15 +474,19 @@ def plan_for_run(
     existing = np.asarray(d["n_within"], dtype=np.int64)
     need = d["need"].to_numpy(float)
     if candidates_xy is None:
-        cand = generate_candidates(dxy, need, existing == 0, sxy, min_distance_m=min_distance_m)
+        cand = generate_candidates(
+            dxy, need, existing == 0, sxy, min_distance_m=min_distance_m, avoid=avoid
+        )
     else:
         cand = np.asarray(candidates_xy, float).reshape(-1, 2)
         if len(sxy) and len(cand):
             dist, _ = cKDTree(sxy).query(cand)
             cand = cand[dist >= min_distance_m]
+        if avoid is not None and not avoid.is_empty and len(cand):
+            cand = cand[~shapely.contains_xy(avoid, cand[:, 0], cand[:, 1])]
     if len(cand) == 0:
         raise InputError(
-            "no candidate sites are left (all too close to existing sites).",
+            "no candidate sites are left (all too close to existing sites or avoided).",
             fix="supply other candidates or lower the minimum distance.",
         )
     a = coverage_matrix(engine, dxy, cand, minutes)

@@ -273,3 +273,12 @@ def compare_runs(before: CoverageResult, after: CoverageResult) -> pd.DataFrame:
     out["need_losing_access"] = lost_by.reindex(out.index).fillna(0.0)
     out["need_gaining_access"] = gained_by.reindex(out.index).fillna(0.0)
     return out.reset_index(names="area_code")
+
+
+def published_comparison(cmp: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """A scenario comparison with need losing/gaining access suppressed (with the ALL row)."""
+    from analysis.disclosure import suppress_table
+
+    counts = ["need", "need_losing_access", "need_gaining_access"]
+    out, _ = suppress_table(cmp, counts, total_row=cov.TOTAL_CODE, threshold=threshold)
+    return out

@@ -55,6 +55,12 @@ def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
         default=settings.SUPPRESSION_THRESHOLD,
         help="suppress counts of people under this (default 5)",
     )
+    p.add_argument(
+        "--round",
+        type=int,
+        dest="round_to",
+        help="round published counts to a multiple of this (e.g. 5)",
+    )
     p.add_argument("--out", help="write results: .geojson, .gpkg or .csv")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
@@ -81,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hotspots":
             p.add_argument("--counts", help="client counts by postcode sector/district")
             p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+        if name == "coverage":
+            p.add_argument(
+                "--close",
+                help="what if these sites close: site_id[,site_id...]; prints the change "
+                "per area and the need that loses access",
+            )
+            p.add_argument(
+                "--profile",
+                help="also write the weekly profile (share covered for every hour of the "
+                "week, per area) to this CSV",
+            )
         if name == "plan":
             p.add_argument("--add", type=int, default=3, help="number of new sites (K)")
             p.add_argument(
@@ -105,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=400.0,
                 help="candidates at least this many metres from existing sites",
             )
+            p.add_argument("--avoid", help="polygons where no candidate may go (vector file)")
             p.add_argument(
                 "--sessions",
                 type=int,

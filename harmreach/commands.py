@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from analysis.exports import export
@@ -99,7 +100,7 @@ def _write(layers: Layers, out: str | None, layer: str) -> list[str]:
 def coverage(args: argparse.Namespace, ds: Dataset) -> int:
     """Need covered within T minutes, per area and overall."""
     result, bar = _run(args, ds, 3)
-    layers = build_layers(ds, result)
+    layers = build_layers(ds, result, round_to=args.round_to)
     bar.update()
     bar.close()
     p = result.params
@@ -126,15 +127,80 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
             f"{_num(r['need_covered']):>10}{_pct(r['share_covered']):>9}"
             f"{r['median_min']:>12.1f}"
         )
+    if args.close:
+        lines += _closure_lines(ds, result, args)
+    if args.profile:
+        lines += _profile(ds, result, args)
     lines += _write(layers, args.out, "areas")
     print("\n".join(lines))
     return 0
 
 
+def _closure_lines(ds: Dataset, result: CoverageResult, args: argparse.Namespace) -> list[str]:
+    """What if sites close: per-area change and need losing access (suppressed)."""
+    from analysis.scenario import compare_runs, published_comparison, with_sites_changed
+
+    ids = [x.strip() for x in args.close.split(",") if x.strip()]
+    after = run_coverage(with_sites_changed(ds, close=ids), result.params)
+    cmp = published_comparison(compare_runs(result, after), result.params.suppress)
+    lost = cmp["need_losing_access"].to_numpy(float)
+    lines = ["", f"if {', '.join(ids)} closed:"]
+    lines.append(f"{'area':<28}{'before':>9}{'after':>9}{'change':>9}{'need losing access':>20}")
+    for (_, r), lo in zip(cmp.iterrows(), lost, strict=True):
+        lines.append(
+            f"{str(r['area_name'])[:27]:<28}{_pct(r['share_before']):>9}"
+            f"{_pct(r['share_after']):>9}{100 * r['change']:>+8.1f}p{_num(lo):>20}"
+        )
+    return lines
+
+
+def _profile(ds: Dataset, result: CoverageResult, args: argparse.Namespace) -> list[str]:
+    """Write the weekly profile CSV; report the worst hours."""
+    from analysis.exports import csv_text
+    from analysis.scenario import build_engine
+    from analysis.weekly import weekly_profile
+
+    out = Path(args.profile)
+    if out.suffix.lower() != ".csv" or not out.parent.exists():
+        raise InputError(
+            f"cannot write the profile to '{out}'.", fix="give a .csv path in an existing folder."
+        )
+    prof = weekly_profile(
+        result,
+        build_engine(result.params, _network(args, ds)),
+        assume_open_missing=result.params.assume_open,
+    )
+    names = ds.areas.set_index("area_code")["area_name"]
+    by_area = prof.by_area.assign(area_name=prof.by_area["area_code"].map(names))
+    overall = prof.overall.assign(area_code="ALL", area_name="All areas")
+    table = pd.concat([overall, by_area], ignore_index=True)[
+        ["area_code", "area_name", "day", "hour", "share_covered", "sites_open"]
+    ]
+    table["sites_open"] = table["sites_open"].astype("Int64")
+    meta = {
+        "layer": "weekly_profile",
+        **result.params.describe(),
+        "travel_model": result.model,
+        "need_hours_per_week": round(prof.need_hours),
+        "need_hours_if_always_open": round(prof.need_hours_max),
+    }
+    out.write_text(csv_text(table, meta), encoding="utf-8")
+    worst = "; ".join(
+        f"{r.day} {r.hour:02d}:00 {100 * r.share_covered:.1f}%" for r in prof.worst(3).itertuples()
+    )
+    return [
+        "",
+        f"worst hours: {worst}",
+        f"need-hours of access a week: {prof.need_hours:,.0f} of {prof.need_hours_max:,.0f} "
+        "if every site within reach were always open",
+        f"wrote {out}",
+    ]
+
+
 def gaps(args: argparse.Namespace, ds: Dataset) -> int:
     """Clusters of need beyond T minutes, ranked by need."""
     result, bar = _run(args, ds, 3)
-    layers = build_layers(ds, result)
+    layers = build_layers(ds, result, round_to=args.round_to)
     bar.update()
     bar.close()
     p = result.params
@@ -241,6 +307,12 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
         cand_from = f"file {Path(args.candidates).name} ({rep.rows_used} candidates)"
     exact = {"exact": True, "greedy": False, "auto": None}[args.solver]
     names = ds.areas.set_index("area_code")["area_name"]
+    avoid = None
+    if args.avoid:
+        from geo.areas import read_areas
+
+        avoid = read_areas(args.avoid, crs=ds.crs).union_all()
+        cand_from += f"; avoiding {Path(args.avoid).name}"
     sp_ = plan_for_run(
         result,
         engine,
@@ -251,9 +323,10 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
         exact=exact,
         min_distance_m=args.min_distance,
         area_names=names,
+        avoid=avoid,
     )
     bar.update()
-    layers = build_layers(ds, result)
+    layers = build_layers(ds, result, round_to=args.round_to)
     bar.update()
     bar.close()
     t = sp_.table.copy()
@@ -366,7 +439,7 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
     )
     bar.update()
     bar.close()
-    layers = build_layers(ds, result)
+    layers = build_layers(ds, result, round_to=args.round_to)
     lines = _header(ds, result, layers)
     lines.append(
         f"candidates: {len(cand_xy)} ({cand_from}); sessions of "

@@ -238,3 +238,42 @@ def test_swapped_lat_lon_against_study_area(capsys, write):
     p = write("s.csv", "site_id,name,type,lat,lon\nA,a,pharmacy,-2.2,52.19\n")
     assert main(["validate", "--sites", str(p)]) == 2
     assert "look swapped" in capsys.readouterr().err
+
+
+def test_coverage_close_profile_round(capsys, tmp_path):
+    import pandas as pd
+
+    prof = tmp_path / "week.csv"
+    assert main(["coverage", "--close", "DRU01", "--profile", str(prof), "--round", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "if DRU01 closed:" in out and "worst hours:" in out
+    df = pd.read_csv(prof, comment="#")
+    assert len(df) == 168 * 7  # ALL + six districts
+    assert main(["coverage", "--close", "NOPE"]) == 2
+    assert "no site with id NOPE" in capsys.readouterr().err
+
+
+def test_plan_avoid_polygons(capsys, tmp_path):
+    import geopandas as gpd
+
+    from geo.dataset import read_demo_areas
+
+    worcester = read_demo_areas("districts").query("area_name == 'Worcester'")
+    worcester.to_file(tmp_path / "avoid.gpkg")
+    assert (
+        main(
+            [
+                "plan",
+                "--add",
+                "2",
+                "--avoid",
+                str(tmp_path / "avoid.gpkg"),
+                "--out",
+                str(tmp_path / "p.geojson"),
+            ]
+        )
+        == 0
+    )
+    assert "avoiding avoid.gpkg" in capsys.readouterr().out
+    prop = gpd.read_file(tmp_path / "p.geojson").to_crs(27700)
+    assert not prop.within(worcester.union_all()).any()

@@ -154,3 +154,22 @@ def test_coverage_matrix_network_equals_estimated_definition(grid):
     est = build_engine(Params(), None)
     b = coverage_matrix(est, demand, cand, 5).toarray()
     np.testing.assert_array_equal(b, (est.matrix(demand, cand) <= 300 * (1 + 1e-9)).astype(int))
+
+
+def test_published_comparison_cannot_be_differenced():
+    import pandas as pd
+
+    from analysis.scenario import published_comparison
+
+    cmp = pd.DataFrame(
+        {
+            "area_code": ["A", "B", "C", "ALL"],
+            "area_name": list("ABC") + ["All"],
+            "need": [100.0, 80.0, 60.0, 240.0],
+            "need_losing_access": [3.0, 40.0, 0.0, 43.0],
+            "need_gaining_access": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    out = published_comparison(cmp, 5).set_index("area_code")["need_losing_access"]
+    assert np.isnan(out["A"]) and np.isnan(out["B"])  # 3 hidden, and 40 with it
+    assert out["ALL"] == 43.0
