@@ -471,7 +471,7 @@ def build_map(
                 ),
             ).add_to(pg)
         pg.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
     rows = "".join(
         f'<span style="color:{hexc}">●</span> {t.replace("_", " ")}<br>'
         for t, (_, _, hexc) in TYPE_STYLE.items()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from geo import settings
 from geo.travel import EstimatedEngine, NetworkEngine
 
 #: Half-width of the band around reachable streets (people live beside streets, not on them).
@@ -33,7 +34,8 @@ def reachable_area(
     net = engine.net
     limit = minutes * 60.0
     # Times *from* the sites outward (for driving, reachable from a site), so use the
-    # forward graph: a node is in the area if some site reaches it in time.
+    # forward graph: a node is in the area if some site reaches it in time, counting the
+    # site's own walk from the street as coverage does.
     node_t = _node_times_from_sites(engine, site_xy, limit)
     tu, tv = node_t[net.u], node_t[net.v]
     full = (tu <= limit) & (tv <= limit)
@@ -54,13 +56,20 @@ def reachable_area(
 def _node_times_from_sites(
     engine: NetworkEngine, site_xy: np.ndarray, limit_s: float
 ) -> np.ndarray:
-    from scipy.sparse.csgraph import dijkstra
+    """Time from the nearest site to every node (forward edges), the site's snap walk included."""
+    from geo._dijkstra import multi_source
 
     snap = engine.snap(site_xy)
-    ok = ~snap.too_far
-    if not ok.any():
+    ok = np.flatnonzero(~snap.too_far)
+    if len(ok) == 0:
         return np.full(engine.net.n_nodes, np.inf)
     graph = engine.net.csgraph()
-    start = snap.node[ok]
-    dist = dijkstra(graph, directed=True, indices=np.unique(start), min_only=True, limit=limit_s)
-    return np.asarray(dist)
+    dist, _ = multi_source(
+        graph.indptr,
+        graph.indices,
+        graph.data,
+        snap.node[ok].astype(np.int64),
+        snap.dist_m[ok] / (settings.SPEED_KPH["walk"] / 3.6),
+        ok.astype(np.int64),
+    )
+    return np.where(dist <= limit_s, dist, np.inf)

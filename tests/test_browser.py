@@ -144,7 +144,9 @@ def test_dashboard_shows_map_legend_and_figures(server, browser):
         # vector layers are drawn on a canvas (prefer_canvas), so look for it and its size
         canvas = browser.find_element(By.CSS_SELECTOR, ".leaflet-overlay-pane canvas")
         assert canvas.size["width"] > 300 and canvas.size["height"] > 300
-        controls = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers").text
+        controls = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers").get_attribute(
+            "textContent"
+        )
         assert "share of need within reach" in controls and "Gaps" in controls
         # 31 site markers (awesome-markers) + 3 proposed satellites
         markers = wait_for(
