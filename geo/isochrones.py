@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geo import settings
 from geo.travel import EstimatedEngine, NetworkEngine
 
 #: Half-width of the band around reachable streets (people live beside streets, not on them).
@@ -56,20 +55,6 @@ def reachable_area(
 def _node_times_from_sites(
     engine: NetworkEngine, site_xy: np.ndarray, limit_s: float
 ) -> np.ndarray:
-    """Time from the nearest site to every node (forward edges), the site's snap walk included."""
-    from geo._dijkstra import multi_source
-
-    snap = engine.snap(site_xy)
-    ok = np.flatnonzero(~snap.too_far)
-    if len(ok) == 0:
-        return np.full(engine.net.n_nodes, np.inf)
-    graph = engine.net.csgraph()
-    dist, _ = multi_source(
-        graph.indptr,
-        graph.indices,
-        graph.data,
-        snap.node[ok].astype(np.int64),
-        snap.dist_m[ok] / (settings.SPEED_KPH["walk"] / 3.6),
-        ok.astype(np.int64),
-    )
+    """Time from the nearest site out to every node, inf beyond the limit."""
+    dist, _ = engine.node_times(site_xy, towards_sites=False)
     return np.where(dist <= limit_s, dist, np.inf)

@@ -206,7 +206,18 @@ class NetworkEngine:
         return sp.csr_matrix((data, indices, indptr), shape=(n + m, n + m)), ok
 
     def node_times_nearest(self, site_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Time from every node to its nearest site and which site (one multi-source run)."""
+        """Time from every node *to* its nearest site (home → site), and which site."""
+        return self.node_times(site_xy, towards_sites=True)
+
+    def node_times(
+        self, site_xy: np.ndarray, *, towards_sites: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest-site time and site for every node, in one multi-source run.
+
+        ``towards_sites`` runs over reversed edges (time from a node to a site, as people
+        travel); otherwise over forward edges (time from a site out to a node, for reachable
+        areas). Each site starts at its own snap walk from the street.
+        """
         from geo._dijkstra import multi_source
 
         snap = self.snap(site_xy)
@@ -214,18 +225,15 @@ class NetworkEngine:
         n = self.net.n_nodes
         if len(ok) == 0:
             return np.full(n, np.inf), np.full(n, -1)
-        rev = self.net.csgraph_reversed()
-        # Over reversed edges from the sites: each node's time *to* its nearest site
-        # (home → site), each site starting at its own snap walk.
-        dist, site = multi_source(
-            rev.indptr,
-            rev.indices,
-            rev.data,
+        graph = self.net.csgraph_reversed() if towards_sites else self.net.csgraph()
+        return multi_source(
+            graph.indptr,
+            graph.indices,
+            graph.data,
             snap.node[ok].astype(np.int64),
             snap.dist_m[ok] / self._walk_ms,
             ok.astype(np.int64),
         )
-        return dist, site
 
     def nearest(
         self,

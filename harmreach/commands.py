@@ -6,12 +6,13 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from analysis.exports import export
 from analysis.layers import Layers, build_layers
-from analysis.scenario import CoverageResult, Params, run_coverage, site_xy
+from analysis.scenario import CoverageResult, Params, build_engine, run_coverage, site_xy
 from geo.dataset import Dataset
 from geo.errors import InputError
 
@@ -52,17 +53,32 @@ def _num(x: float | None) -> str:
 
 
 def _run(args: argparse.Namespace, ds: Dataset, steps: int) -> tuple[CoverageResult, tqdm]:
+    """Coverage for the arguments; the travel engine is kept on ``args`` for later steps."""
     bar = tqdm(
         total=steps, desc="harmreach", unit="step", leave=False, disable=None
     )  # disable=None: no bar when stderr is not a terminal
     params = params_of(args)
     bar.set_postfix_str("travel network" if args.network else "estimated travel")
-    net = _network(args, ds)
+    args.engine = build_engine(params, _network(args, ds))
     bar.update()
     bar.set_postfix_str("coverage")
-    result = run_coverage(ds, params, network=net)
+    result = run_coverage(ds, params, engine=args.engine)
     bar.update()
     return result, bar
+
+
+def _candidates(args: argparse.Namespace, ds: Dataset) -> tuple[np.ndarray, str]:
+    """Candidate sites from ``--candidates`` (site_id, name and type optional)."""
+    from geo.sites import read_sites
+
+    cands, rep = read_sites(
+        args.candidates,
+        crs=ds.crs,
+        study_area=ds.areas,
+        strict=not args.skip_bad_rows,
+        defaults={"site_id": "C", "name": "candidate", "type": "satellite"},
+    )
+    return site_xy(cands), f"file {Path(args.candidates).name} ({rep.rows_used} candidates)"
 
 
 def _header(ds: Dataset, result: CoverageResult, layers: Layers) -> list[str]:
@@ -157,7 +173,6 @@ def _closure_lines(ds: Dataset, result: CoverageResult, args: argparse.Namespace
 def _profile(ds: Dataset, result: CoverageResult, args: argparse.Namespace) -> list[str]:
     """Write the weekly profile CSV; report the worst hours."""
     from analysis.exports import csv_text
-    from analysis.scenario import build_engine
     from analysis.weekly import weekly_profile
 
     out = Path(args.profile)
@@ -167,7 +182,7 @@ def _profile(ds: Dataset, result: CoverageResult, args: argparse.Namespace) -> l
         )
     prof = weekly_profile(
         result,
-        build_engine(result.params, _network(args, ds)),
+        args.engine,
         assume_open_missing=result.params.assume_open,
     )
     names = ds.areas.set_index("area_code")["area_name"]
@@ -282,29 +297,17 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     from analysis.disclosure import suppress_group
     from analysis.exports import write_geojson
     from analysis.planning import plan_for_run
-    from geo.sites import read_sites
 
     if args.sessions:
         return plan_sessions(args, ds)
     if args.add is None or args.add < 1:
         raise InputError(f"--add {args.add}: ask for at least one new site.", fix="e.g. --add 3.")
     result, bar = _run(args, ds, 4)
-    net = _network(args, ds)
-    from analysis.scenario import build_engine
-
-    engine = build_engine(result.params, net)
+    engine = args.engine
     cand_xy = None
     cand_from = "generated: 250 m cells of uncovered need, at least 400 m from any site"
     if args.candidates:
-        cands, rep = read_sites(
-            args.candidates,
-            crs=ds.crs,
-            study_area=ds.areas,
-            strict=not args.skip_bad_rows,
-            defaults={"site_id": "C", "name": "candidate", "type": "satellite"},
-        )
-        cand_xy = site_xy(cands)
-        cand_from = f"file {Path(args.candidates).name} ({rep.rows_used} candidates)"
+        cand_xy, cand_from = _candidates(args, ds)
     exact = {"exact": True, "greedy": False, "auto": None}[args.solver]
     names = ds.areas.set_index("area_code")["area_name"]
     avoid = None
@@ -391,15 +394,13 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
 
     from analysis.hours import SLOTS_PER_DAY, weekly_masks
     from analysis.planning import coverage_matrix, generate_candidates
-    from analysis.scenario import build_engine
     from analysis.sessions import plan_sessions as choose
     from analysis.weekly import reach_matrix
-    from geo.sites import read_sites
 
     if args.sessions < 1:
         raise InputError("--sessions must be at least 1.", fix="e.g. --sessions 4.")
     result, bar = _run(args, ds, 3)
-    engine = build_engine(result.params, _network(args, ds))
+    engine = args.engine
     d = result.demand
     dxy = site_xy(d)
     need = d["need"].to_numpy(float)
@@ -409,15 +410,7 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
     reach_sites = reach_matrix(engine, dxy, site_xy(base), result.params.minutes)
     open_cover = (reach_sites.astype(np.float32) @ hourly.astype(np.float32)) > 0
     if args.candidates:
-        cands, _ = read_sites(
-            args.candidates,
-            crs=ds.crs,
-            study_area=ds.areas,
-            strict=not args.skip_bad_rows,
-            defaults={"site_id": "C", "name": "candidate", "type": "satellite"},
-        )
-        cand_xy = site_xy(cands)
-        cand_from = f"file {Path(args.candidates).name}"
+        cand_xy, cand_from = _candidates(args, ds)
     else:
         cand_xy = generate_candidates(
             dxy,
