@@ -145,16 +145,11 @@ def run_coverage(
         notes.append("no site is in play (check the time of week and site types)")
     near: NearestSites = engine.nearest(dxy, sxy, k=2, minutes=params.minutes)
     notes += near.notes
-    in_play_idx = np.flatnonzero(play)
     demand["nearest_min"] = near.time_s[:, 0] / 60.0
     demand["second_min"] = near.time_s[:, 1] / 60.0
-    demand["nearest_site"] = np.where(
-        near.site[:, 0] >= 0,
-        sites["site_id"].to_numpy()[in_play_idx[np.maximum(near.site[:, 0], 0)]]
-        if len(in_play_idx)
-        else None,
-        None,
-    )
+    # near.site indexes the sites in play; -1 (none reachable) becomes None
+    ids_in_play = np.append(sites.loc[play, "site_id"].to_numpy(dtype=object), None)
+    demand["nearest_site"] = ids_in_play[near.site[:, 0]]
     demand["n_within"] = near.n_within
     demand["covered"] = demand["nearest_min"] <= params.minutes
     names = ds.areas.set_index("area_code")["area_name"]

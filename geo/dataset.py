@@ -51,11 +51,7 @@ class Dataset:
 
 def read_demo_areas(level: str = "districts") -> gpd.GeoDataFrame:
     """The demo county's approximate ``districts`` or ``wards`` polygons (BNG)."""
-    return _demo_layer(level)
-
-
-def _demo_layer(layer: str) -> gpd.GeoDataFrame:
-    gdf = gpd.read_file(DEMO_AREAS, layer=layer)
+    gdf = gpd.read_file(DEMO_AREAS, layer=level)
     return gdf[["area_code", "area_name", "geometry"]]
 
 
@@ -83,7 +79,7 @@ def load_dataset(
     illustrative: dict[str, bool] = {}
     reports: list[ReadReport] = []
     if areas is None:
-        area_gdf = _demo_layer("districts")
+        area_gdf = read_demo_areas("districts")
         sources["areas"] = (
             "demo: Worcestershire districts, approximated from OS Code-Point Open postcode units"
         )
