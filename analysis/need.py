@@ -51,6 +51,23 @@ def spread_by_weight(keys: np.ndarray, weights: np.ndarray, totals: pd.Series) -
     return tot * share
 
 
+def _area_keys(demand: gpd.GeoDataFrame, wanted: set[str]) -> tuple[np.ndarray, str]:
+    """The demand points' code column that the need table's keys match best.
+
+    A need table may be keyed by the study areas' codes or by finer codes the demand
+    points carry (LSOA, ward, district), whatever areas the results are reported by.
+    """
+    best, best_col, best_hits = demand["area_code"].astype(str).str.upper().to_numpy(), "", -1
+    for col in ("area_code", "lsoa11cd", "ward_code", "district_code"):
+        if col not in demand:
+            continue
+        k = demand[col].astype(str).str.upper().to_numpy()
+        hits = len(wanted & set(pd.unique(k)))
+        if hits > best_hits:
+            best, best_col, best_hits = k, ("" if col == "area_code" else col), hits
+    return best, best_col
+
+
 def need_surface(demand: gpd.GeoDataFrame, need: NeedInput | None) -> NeedSurface:
     """Need at every demand point.
 
@@ -66,10 +83,16 @@ def need_surface(demand: gpd.GeoDataFrame, need: NeedInput | None) -> NeedSurfac
     if need is None:
         rate = settings.OCU_PER_1000_AGED_15_64 / 1000 * settings.SHARE_AGED_15_64
         return NeedSurface(residents * rate, "national OCU rate × residents (no need file)")
+    if need.kind == "per_point":
+        # The built-in need model gives a value per postcode unit directly.
+        value = need.table.set_index("postcode")["value"]
+        out = value.reindex(demand["postcode"].astype(str).to_numpy()).fillna(0.0).to_numpy(float)
+        return NeedSurface(out, "need model per postcode unit")
     if need.kind == "per_area":
         totals = need.table.set_index("area_code")["value"]
-        keys = demand["area_code"].to_numpy()
-        method = "per-area need shared by residents"
+        totals.index = totals.index.astype(str).str.strip().str.upper()
+        keys, col = _area_keys(demand, set(totals.index))
+        method = "per-area need shared by residents" + (f" (keyed by {col})" if col else "")
     elif need.kind in ("postcode_sector", "postcode_district"):
         level = need.kind.split("_")[1]
         pcs = demand["postcode"].astype(str)

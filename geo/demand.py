@@ -30,12 +30,14 @@ def demo_demand_points() -> gpd.GeoDataFrame:
 def demand_points_for(
     areas: gpd.GeoDataFrame, postcodes: PostcodeIndex | None = None
 ) -> gpd.GeoDataFrame:
-    """Postcode units that fall inside user areas, one resident weight each.
+    """Postcode units that fall inside user areas, weighted by their usual residents.
 
-    Code-Point Open carries no household counts, so outside the demo county every unit
-    weighs the same (``residents`` = 1 per unit, labelled as such). Need is then spread in
-    proportion to units, which follows where addresses are, not how many people live there.
+    Residents come from the built-in table (``data/residents/``, real published counts;
+    see its README). Units missing from it (newer than the table) get none, and are
+    counted in the log.
     """
+    from geo.places import residents_table
+
     if areas.crs is None or areas.crs.to_epsg() != settings.BNG_EPSG:
         raise InputError(
             "postcode demand points exist only in Great Britain (British National Grid).",
@@ -53,18 +55,41 @@ def demand_points_for(
     )
     inside = gpd.sjoin(pts, areas[["area_code", "geometry"]], predicate="within", how="inner")
     inside = inside[~inside.index.duplicated()].drop(columns=["index_right", "area_code"])
-    inside["residents"] = 1.0
     if inside.empty:
         raise InputError(
             "no postcode units fall inside the areas.",
             fix="check the areas file's CRS and that it covers part of Great Britain.",
         )
-    log.info("%d postcode units inside the areas (equal weights)", len(inside))
+    res = residents_table().set_index("postcode").reindex(inside["postcode"].to_numpy())
+    inside["residents"] = res["residents"].fillna(0.0).to_numpy(float)
+    inside["lsoa11cd"] = res["lsoa11cd"].astype(object).fillna("").astype(str).to_numpy()
+    missing = int(res["residents"].isna().sum())
+    log.info(
+        "%d postcode units inside the areas; %d not in the residents table (weight 0)",
+        len(inside),
+        missing,
+    )
     return inside.reset_index(drop=True)
 
 
 def tag_areas(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> np.ndarray:
-    """Area code of each point (nearest area for points on no polygon, e.g. on a coastline)."""
-    joined = gpd.sjoin_nearest(points[["geometry"]], areas[["area_code", "geometry"]], how="left")
-    joined = joined[~joined.index.duplicated()]
-    return joined["area_code"].reindex(points.index).to_numpy()
+    """Area code of each point: the polygon it lies in, else the nearest (e.g. on a coast).
+
+    A point-in-polygon join goes first; only the few points on no polygon need the
+    (much slower) nearest search.
+    """
+    out = np.full(len(points), None, dtype=object)
+    pos = pd.Series(np.arange(len(points)), index=points.index)
+    inside = gpd.sjoin(
+        points[["geometry"]], areas[["area_code", "geometry"]], how="inner", predicate="within"
+    )
+    inside = inside[~inside.index.duplicated()]
+    out[pos.loc[inside.index].to_numpy()] = inside["area_code"].to_numpy()
+    rest = np.flatnonzero(pd.isna(out))
+    if len(rest):
+        near = gpd.sjoin_nearest(
+            points.iloc[rest][["geometry"]], areas[["area_code", "geometry"]], how="left"
+        )
+        near = near[~near.index.duplicated()]
+        out[rest] = near["area_code"].reindex(points.index[rest]).to_numpy()
+    return out

@@ -65,6 +65,10 @@ DEFAULT_K: int = 3
 #: Coverage curve range in minutes.
 CURVE_MAX_MINUTES: int = 60
 
+#: With only a sites file, the study area is the authorities holding the sites; sites up to
+#: this far outside it are kept (people cross borders to them), farther ones are reported.
+BORDER_RING_M: float = 10_000.0
+
 #: Counts of people under this are suppressed in everything published (NDTMS rule).
 SUPPRESSION_THRESHOLD: int = 5
 

@@ -15,13 +15,29 @@ log = logging.getLogger("harmreach")
 
 def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
     g = p.add_argument_group("inputs (default: the embedded demo county)")
+    g.add_argument(
+        "--area",
+        help="English local authorities or counties by name or ONS code, comma-separated "
+        '(e.g. "Rotherham", E08000018, "Worcestershire"); built from national data',
+    )
+    g.add_argument(
+        "--level",
+        choices=("districts", "wards", "lsoas"),
+        default="districts",
+        help="with --area or only a sites file: report by districts, wards or LSOAs",
+    )
     g.add_argument("--sites", help="sites file: CSV, XLSX, GeoJSON or GeoPackage")
     g.add_argument("--areas", help="area polygons: GeoPackage, GeoJSON, shapefile zip")
     g.add_argument("--area-code", help="identifier column of the areas file (else detected)")
     g.add_argument("--area-name", help="name column of the areas file (else detected)")
     g.add_argument(
         "--need",
-        help="need: per-area table, counts by postcode sector/district, or weighted points",
+        help="need: per-area table, counts by postcode sector/district, or weighted points "
+        "(default: the built-in need model; the demo's illustrative need with no inputs)",
+    )
+    g.add_argument(
+        "--need-code",
+        help="column of a per-area need table holding the area codes (else detected)",
     )
     g.add_argument(
         "--skip-bad-rows",
@@ -146,6 +162,9 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - returns geo.dataset.Datas
         sites=args.sites,
         areas=args.areas,
         need=args.need,
+        area=args.area,
+        level=args.level,
+        need_code=args.need_code,
         area_code=args.area_code,
         area_name=args.area_name,
         strict=not args.skip_bad_rows,
@@ -163,6 +182,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(rep.summary())
     for line in ds.provenance():
         print(line)
+    for note in ds.notes:
+        print(f"note: {note}")
+    for ref in ds.references:
+        print(f"published reference: {ref}")
     return 0
 
 
