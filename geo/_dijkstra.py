@@ -108,3 +108,267 @@ def multi_source(
                 hv[i] = w
                 pos[w] = i
     return dist, lab
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def k_labels(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    sources: np.ndarray,
+    offsets: np.ndarray,
+    k: int,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
+    """The ``k`` nearest sources of every node, plus every further source within ``limit``.
+
+    One multi-source Dijkstra whose labels are (node, source) pairs: a node accepts a
+    source's label when it does not hold that source yet and it holds fewer than ``k``
+    labels or the time is within ``limit``. A source stops spreading through a node that
+    refuses it: the ``k`` sources that node holds reach everything beyond it at least as
+    early, and a time beyond ``limit`` only grows. So ``k = 1, limit = T`` costs one
+    nearest-site search plus the (node, site) pairs within T, not one search per site.
+
+    Returns
+    -------
+    tuple
+        CSR over nodes: ``ptr`` (n + 1), and per label the source's position in ``sources``
+        and its time; each node's labels are in increasing time.
+    """
+    n = indptr.shape[0] - 1
+    cnt = np.zeros(n, dtype=np.int64)
+    head = np.full(n, -1, dtype=np.int64)  # newest label of a node (linked list)
+    cap = max(16, n * max(k, 1) + sources.shape[0])
+    nxt = np.empty(cap, dtype=np.int64)
+    lsrc = np.empty(cap, dtype=np.int64)
+    ltim = np.empty(cap, dtype=np.float64)
+    lnod = np.empty(cap, dtype=np.int64)
+    nl = 0
+    hcap = max(16, 2 * n)
+    hk = np.empty(hcap, dtype=np.float64)
+    hv = np.empty(hcap, dtype=np.int64)
+    hs = np.empty(hcap, dtype=np.int64)
+    size = 0
+    for s in range(sources.shape[0]):
+        # push (offset, node, s)
+        if size == hcap:
+            hcap *= 2
+            hk2 = np.empty(hcap, dtype=np.float64)
+            hv2 = np.empty(hcap, dtype=np.int64)
+            hs2 = np.empty(hcap, dtype=np.int64)
+            hk2[:size] = hk[:size]
+            hv2[:size] = hv[:size]
+            hs2[:size] = hs[:size]
+            hk, hv, hs = hk2, hv2, hs2
+        key = offsets[s]
+        i = size
+        size += 1
+        while i > 0:
+            p = (i - 1) >> 2
+            if hk[p] <= key:
+                break
+            hk[i] = hk[p]
+            hv[i] = hv[p]
+            hs[i] = hs[p]
+            i = p
+        hk[i] = key
+        hv[i] = sources[s]
+        hs[i] = s
+    while size > 0:
+        du = hk[0]
+        u = hv[0]
+        su = hs[0]
+        size -= 1
+        if size > 0:
+            lk = hk[size]
+            lv = hv[size]
+            ls = hs[size]
+            i = 0
+            while True:
+                c = 4 * i + 1
+                if c >= size:
+                    break
+                best = c
+                bk = hk[c]
+                e = min(c + 4, size)
+                for cc in range(c + 1, e):
+                    if hk[cc] < bk:
+                        bk = hk[cc]
+                        best = cc
+                if bk >= lk:
+                    break
+                hk[i] = bk
+                hv[i] = hv[best]
+                hs[i] = hs[best]
+                i = best
+            hk[i] = lk
+            hv[i] = lv
+            hs[i] = ls
+        if cnt[u] >= k and du > limit:
+            continue
+        dup = False
+        j = head[u]
+        while j >= 0:
+            if lsrc[j] == su:
+                dup = True
+                break
+            j = nxt[j]
+        if dup:
+            continue
+        if nl == cap:
+            cap *= 2
+            nxt2 = np.empty(cap, dtype=np.int64)
+            lsrc2 = np.empty(cap, dtype=np.int64)
+            ltim2 = np.empty(cap, dtype=np.float64)
+            lnod2 = np.empty(cap, dtype=np.int64)
+            nxt2[:nl] = nxt[:nl]
+            lsrc2[:nl] = lsrc[:nl]
+            ltim2[:nl] = ltim[:nl]
+            lnod2[:nl] = lnod[:nl]
+            nxt, lsrc, ltim, lnod = nxt2, lsrc2, ltim2, lnod2
+        nxt[nl] = head[u]
+        lsrc[nl] = su
+        ltim[nl] = du
+        lnod[nl] = u
+        head[u] = nl
+        nl += 1
+        cnt[u] += 1
+        for e in range(indptr[u], indptr[u + 1]):
+            w = indices[e]
+            nd = du + data[e]
+            if cnt[w] >= k and nd > limit:
+                continue
+            dup = False
+            j = head[w]
+            while j >= 0:
+                if lsrc[j] == su:
+                    dup = True
+                    break
+                j = nxt[j]
+            if dup:
+                continue
+            if size == hcap:
+                hcap *= 2
+                hk2 = np.empty(hcap, dtype=np.float64)
+                hv2 = np.empty(hcap, dtype=np.int64)
+                hs2 = np.empty(hcap, dtype=np.int64)
+                hk2[:size] = hk[:size]
+                hv2[:size] = hv[:size]
+                hs2[:size] = hs[:size]
+                hk, hv, hs = hk2, hv2, hs2
+            i = size
+            size += 1
+            while i > 0:
+                p = (i - 1) >> 2
+                if hk[p] <= nd:
+                    break
+                hk[i] = hk[p]
+                hv[i] = hv[p]
+                hs[i] = hs[p]
+                i = p
+            hk[i] = nd
+            hv[i] = w
+            hs[i] = su
+    # Labels were accepted in increasing time; lay them out per node, keeping that order.
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for v in range(n):
+        ptr[v + 1] = ptr[v] + cnt[v]
+    fill = ptr[:-1].copy()
+    out_src = np.empty(nl, dtype=np.int64)
+    out_t = np.empty(nl, dtype=np.float64)
+    for j in range(nl):
+        v = lnod[j]
+        out_src[fill[v]] = lsrc[j]
+        out_t[fill[v]] = ltim[j]
+        fill[v] += 1
+    return ptr, out_src, out_t
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def point_labels(
+    ptr: np.ndarray,
+    lab_site: np.ndarray,
+    lab_t: np.ndarray,
+    near_t: np.ndarray,
+    near_site: np.ndarray,
+    node: np.ndarray,
+    walk_s: np.ndarray,
+    k: int,
+    k_exact: int,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
+    """Per point: its node's first ``k`` labels plus its own walk, and how many are in ``limit``.
+
+    ``ptr``/``lab_*`` hold each node's labels in increasing time; a node without labels
+    falls back on ``near_t``/``near_site`` (its nearest site, searched without a bound;
+    pass empty arrays when there is none). Labels past the first ``k_exact`` are kept only
+    within ``limit`` (beyond it the search did not look for them). Points with
+    ``node < 0`` get nothing.
+    """
+    m = node.shape[0]
+    t_out = np.full((m, k), np.inf)
+    s_out = np.full((m, k), -1, dtype=np.int64)
+    n_in = np.zeros(m, dtype=np.int32)
+    fallback = near_t.shape[0] > 0
+    for i in range(m):
+        v = node[i]
+        if v < 0:
+            continue
+        a = ptr[v]
+        b = ptr[v + 1]
+        w = walk_s[i]
+        if a == b:
+            if fallback and k > 0 and near_site[v] >= 0:
+                t = near_t[v] + w
+                t_out[i, 0] = t
+                s_out[i, 0] = near_site[v]
+                if t <= limit:
+                    n_in[i] = 1
+            continue
+        c = 0
+        for j in range(a, b):
+            t = lab_t[j] + w
+            if t <= limit:
+                n_in[i] += 1
+            if c < k and (c < k_exact or t <= limit):
+                t_out[i, c] = t
+                s_out[i, c] = lab_site[j]
+                c += 1
+    return t_out, s_out, n_in
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def point_pairs_within(
+    ptr: np.ndarray,
+    lab_site: np.ndarray,
+    lab_t: np.ndarray,
+    node: np.ndarray,
+    walk_s: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
+    """Every (point, site, time) with the time, the point's walk included, within ``limit``."""
+    m = node.shape[0]
+    total = 0
+    for i in range(m):
+        v = node[i]
+        if v < 0:
+            continue
+        for j in range(ptr[v], ptr[v + 1]):
+            if lab_t[j] + walk_s[i] <= limit:
+                total += 1
+    rows = np.empty(total, dtype=np.int64)
+    cols = np.empty(total, dtype=np.int64)
+    vals = np.empty(total, dtype=np.float64)
+    c = 0
+    for i in range(m):
+        v = node[i]
+        if v < 0:
+            continue
+        for j in range(ptr[v], ptr[v + 1]):
+            t = lab_t[j] + walk_s[i]
+            if t <= limit:
+                rows[c] = i
+                cols[c] = lab_site[j]
+                vals[c] = t
+                c += 1
+    return rows, cols, vals

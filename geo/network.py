@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
 
 from geo import crs as crsmod
 from geo import settings
@@ -74,6 +75,25 @@ class StreetNetwork:
         if cached is None:
             cached = _csr_min(self.v, self.u, self.time_s, self.n_nodes)
             self.__dict__["_csr_rev"] = cached
+        return cached
+
+    def main_component(self) -> np.ndarray:
+        """Mask of the nodes in the largest strongly connected component.
+
+        Only there can every node reach every other: a node outside it (a one-way spur, a
+        footpath left unjoined by the extract's edge, an island) may reach no site, or be
+        reached from none. Points and sites are attached to these nodes only.
+        """
+        cached = self.__dict__.get("_main")
+        if cached is None:
+            n = self.n_nodes
+            if n == 0:
+                cached = np.zeros(0, dtype=bool)
+            else:
+                _, labels = connected_components(self.csgraph(), directed=True, connection="strong")
+                sizes = np.bincount(labels)
+                cached = labels == int(np.argmax(sizes))
+            self.__dict__["_main"] = cached
         return cached
 
 

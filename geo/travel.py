@@ -20,18 +20,59 @@ log = logging.getLogger(__name__)
 _SITE_CHUNK = 64
 
 
+#: Per-point reach status: attached and able to reach the sites.
+REACH_OK = "ok"
+#: Farther than the snap limit from any usable street: no travel time.
+OFF_NETWORK = "off_network"
+#: Near a street, but no site can be reached from it (a street piece not joined to the main
+#: network, or no site attached at all).
+UNREACHABLE = "unreachable"
+
+
 @dataclass
 class Snap:
-    """Where points attach to a network: nearest node, distance, and which are too far."""
+    """Where points attach to a network: nearest connected node, distance, and which failed.
 
-    node: np.ndarray  # (n,) node index, -1 where not snapped
-    dist_m: np.ndarray  # (n,) distance to that node
-    too_far: np.ndarray  # (n,) bool: farther than the limit from any usable street
+    Points attach only to nodes of the network's largest strongly connected component, from
+    which every attached site can be reached.
+    """
+
+    node: np.ndarray  # (n,) node index, -1 where not attached
+    dist_m: np.ndarray  # (n,) distance to that node (to the nearest node of any kind if not)
+    too_far: np.ndarray  # (n,) bool: not attached (no connected street within the limit)
+    off_network: np.ndarray | None = None  # (n,) bool: no street at all within the limit
+    moved: np.ndarray | None = None  # (n,) bool: nearest street is detached; attached farther
 
     @property
     def n_too_far(self) -> int:
         """How many points were not attached."""
         return int(self.too_far.sum())
+
+    @property
+    def detached(self) -> np.ndarray:
+        """Near a street, but only a street not joined to the main network."""
+        off = self.off_network if self.off_network is not None else self.too_far
+        return self.too_far & ~off
+
+
+@dataclass
+class SparseTimes:
+    """Travel times within a limit as (point, site, time) triples: a sparse matrix.
+
+    Only pairs within the limit are stored (a time of zero is a stored pair, not a gap),
+    so memory follows the number of pairs in reach, not points × sites.
+    """
+
+    point: np.ndarray
+    site: np.ndarray
+    time_s: np.ndarray
+    shape: tuple[int, int]
+    limit_s: float
+
+    @property
+    def nnz(self) -> int:
+        """Number of (point, site) pairs within the limit."""
+        return int(len(self.time_s))
 
 
 @dataclass
@@ -40,17 +81,27 @@ class NearestSites:
 
     ``time_s[i, j]`` is the travel time of point i to its (j+1)-th nearest site,
     ``site[i, j]`` that site's position in the site list (-1 and inf when fewer are
-    reachable). ``n_within`` counts the sites within ``minutes``, when asked for.
+    reachable). With ``minutes`` given, ``n_within`` counts the sites within ``minutes``
+    and the second to k-th nearest are kept only within ``minutes`` (inf beyond: coverage
+    uses them only there, and the search stops at T); the nearest is always searched in
+    full. ``reach_status`` says per point ``ok``, ``off_network`` (too far from any street)
+    or ``unreachable`` (no site can be reached from its street).
     """
 
     time_s: np.ndarray
     site: np.ndarray
     model: str
     mode: str
-    unreached: np.ndarray  # bool: point not attached to the network (times are inf)
+    unreached: np.ndarray  # bool: reach_status is not "ok" (times are inf)
     minutes: float | None = None
     n_within: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    reach_status: np.ndarray | None = None
+    sites_unattached: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if self.reach_status is None:
+            self.reach_status = np.where(self.unreached, UNREACHABLE, REACH_OK)
 
     @property
     def k(self) -> int:
@@ -61,6 +112,16 @@ class NearestSites:
     def nearest_min(self) -> np.ndarray:
         """Minutes to the nearest site."""
         return self.time_s[:, 0] / 60.0
+
+    @property
+    def n_off_network(self) -> int:
+        """Demand points farther than the snap limit from any usable street."""
+        return int((self.reach_status == OFF_NETWORK).sum())
+
+    @property
+    def n_unreachable(self) -> int:
+        """Demand points near a street from which no site can be reached."""
+        return int((self.reach_status == UNREACHABLE).sum())
 
 
 class EstimatedEngine:
@@ -124,6 +185,11 @@ class EstimatedEngine:
             counts = np.asarray(counts, dtype=np.int32)
         elif minutes is not None:
             counts = np.zeros(n, dtype=np.int32)
+        if minutes is not None and k > 1:
+            # Same contract as the network engine: past the nearest, only sites within T.
+            beyond = times[:, 1:] > minutes * 60.0
+            times[:, 1:][beyond] = np.inf
+            idx[:, 1:][beyond] = -1
         return NearestSites(
             time_s=times,
             site=idx,
@@ -132,6 +198,28 @@ class EstimatedEngine:
             unreached=np.zeros(n, dtype=bool),
             minutes=minutes,
             n_within=counts,
+        )
+
+    def within(self, demand_xy: np.ndarray, site_xy: np.ndarray, limit_s: float) -> SparseTimes:
+        """Every (demand point, site) pair within ``limit_s`` seconds, as sparse triples."""
+        demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
+        site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
+        shape = (len(demand_xy), len(site_xy))
+        if 0 in shape:
+            z = np.zeros(0, dtype=np.int64)
+            return SparseTimes(z, z.copy(), np.zeros(0), shape, float(limit_s))
+        radius = float(limit_s) * self.speed_ms / self.detour
+        pairs = cKDTree(demand_xy).sparse_distance_matrix(
+            cKDTree(site_xy), radius, output_type="ndarray"
+        )
+        t = pairs["v"] * self.detour / self.speed_ms
+        keep = t <= limit_s
+        return SparseTimes(
+            pairs["i"][keep].astype(np.int64),
+            pairs["j"][keep].astype(np.int64),
+            t[keep],
+            shape,
+            float(limit_s),
         )
 
     def matrix(
@@ -152,11 +240,14 @@ class EstimatedEngine:
 
 
 class NetworkEngine:
-    """Travel times along a street network (SciPy's compiled Dijkstra on a CSR graph).
+    """Travel times along a street network (compiled multi-source Dijkstra on a CSR graph).
 
-    Sites and demand points attach to their nearest network node; the snap distance is
-    added at walking speed. Points farther than ``max_snap_m`` from the network are
-    reported, not attached. For driving, times run from home to site (one-way streets).
+    Sites and demand points attach to their nearest node of the network's largest strongly
+    connected component (from there every attached site can be reached); the snap distance
+    is added at walking speed. Points farther than ``max_snap_m`` from it are reported, not
+    attached: ``off_network`` when no street at all is that close, ``unreachable`` when the
+    only streets that close are pieces not joined to the main network. For driving, times
+    run from home to site (one-way streets).
     """
 
     is_network = True
@@ -165,27 +256,56 @@ class NetworkEngine:
         self.net = network
         self.mode = network.mode
         self.max_snap_m = settings.MAX_SNAP_M if max_snap_m is None else max_snap_m
-        self._tree = cKDTree(network.node_xy)
+        self._main = network.main_component()
+        self._main_idx = np.flatnonzero(self._main)
+        self._tree_all = cKDTree(network.node_xy)
+        self._whole = bool(self._main.all())
+        self._tree = self._tree_all if self._whole else cKDTree(network.node_xy[self._main])
         self._walk_ms = settings.SPEED_KPH["walk"] / 3.6
+
+    @property
+    def n_main(self) -> int:
+        """Nodes in the largest strongly connected component (where points attach)."""
+        return int(len(self._main_idx))
 
     @property
     def model(self) -> str:
         """How times are made, for labels and exports."""
+        part = (
+            ""
+            if self._whole
+            else f" ({self.n_main:,} in its largest strongly connected part, where points attach)"
+        )
         return (
             f"street network ({self.mode}) from {self.net.source}: "
-            f"{self.net.n_nodes:,} nodes; snap distance walked at "
+            f"{self.net.n_nodes:,} nodes{part}; snap distance walked at "
             f"{self._walk_ms * 3.6:g} km/h"
         )
 
     def snap(self, xy: np.ndarray) -> Snap:
-        """Nearest node of every point; points beyond the snap limit are flagged."""
+        """Nearest connected node of every point; points beyond the snap limit are flagged."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if len(xy) == 0:
-            return Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool))
+            z = np.zeros(0, bool)
+            return Snap(np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy())
+        if len(self._main_idx) == 0:
+            d_all, _ = self._tree_all.query(xy, k=1, workers=-1)
+            far = np.ones(len(xy), bool)
+            return Snap(np.full(len(xy), -1, np.int64), d_all, far, d_all > self.max_snap_m, ~far)
         d, j = self._tree.query(xy, k=1, workers=-1)
+        j = np.asarray(j, dtype=np.int64)
+        if self._whole:
+            d_all = d
+        else:
+            d_all, _ = self._tree_all.query(xy, k=1, workers=-1)
+            j = self._main_idx[np.minimum(j, len(self._main_idx) - 1)]
         far = d > self.max_snap_m
+        off = d_all > self.max_snap_m
+        moved = ~far & (d > d_all)
         node = np.where(far, -1, j).astype(np.int64)
-        return Snap(node=node, dist_m=d, too_far=far)
+        return Snap(
+            node=node, dist_m=np.where(far, d_all, d), too_far=far, off_network=off, moved=moved
+        )
 
     def _site_graph(self, site_snap: Snap) -> tuple[sp.csr_matrix, np.ndarray]:
         """Reversed graph plus one virtual node per site, linked to its node by the snap time.
@@ -235,6 +355,63 @@ class NetworkEngine:
             ok.astype(np.int64),
         )
 
+    def _node_labels(
+        self, ssnap: Snap, ok: np.ndarray, k: int, limit_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each node's k nearest attached sites (home → site) plus all within ``limit_s``.
+
+        Returned as CSR over nodes (``ptr``, site position in the full site list, time).
+        """
+        from geo._dijkstra import k_labels
+
+        g = self.net.csgraph_reversed()
+        ptr, src, t = k_labels(
+            g.indptr,
+            g.indices,
+            g.data,
+            ssnap.node[ok].astype(np.int64),
+            ssnap.dist_m[ok] / self._walk_ms,
+            int(k),
+            float(limit_s),
+        )
+        return ptr, ok[src] if len(src) else src, t
+
+    def _reach_notes(self, dsnap: Snap, ssnap: Snap, n_sites: int) -> list[str]:
+        notes = []
+        main = f"largest strongly connected part: {self.n_main:,} of {self.net.n_nodes:,} nodes"
+        n_off = int(dsnap.off_network.sum())
+        if n_off:
+            notes.append(
+                f"{n_off} demand point(s) are more than {self.max_snap_m:g} m from any usable "
+                f"{self.mode} street and were not attached (off_network: no travel time)."
+            )
+        n_det = int(dsnap.detached.sum())
+        if n_det:
+            notes.append(
+                f"{n_det} demand point(s) are within {self.max_snap_m:g} m only of street "
+                f"pieces not joined to the main {self.mode} network ({main}); no site can be "
+                "reached from them (unreachable: no travel time)."
+            )
+        n_moved = int(dsnap.moved.sum())
+        if n_moved:
+            extra = np.median(dsnap.dist_m[dsnap.moved])
+            notes.append(
+                f"{n_moved} demand point(s) were nearest to a street piece not joined to the "
+                f"main {self.mode} network and were attached to the nearest joined street "
+                f"instead (median walk to it {extra:.0f} m, included in their times)."
+            )
+        n_site_far = ssnap.n_too_far
+        if n_site_far:
+            pos = ", ".join(str(i) for i in np.flatnonzero(ssnap.too_far)[:10])
+            notes.append(
+                f"{n_site_far} of {n_sites} site(s) are more than {self.max_snap_m:g} m from "
+                f"the main {self.mode} network and were left out of street travel times "
+                f"(positions in the site list: {pos}{' …' if n_site_far > 10 else ''})."
+            )
+        if n_sites and n_site_far == n_sites:
+            notes.append("no site could be attached to the street network: none is reachable.")
+        return notes
+
     def nearest(
         self,
         demand_xy: np.ndarray,
@@ -243,61 +420,114 @@ class NetworkEngine:
         minutes: float | None = None,
         limit_s: float | None = None,
     ) -> NearestSites:
-        """K nearest sites of every demand point along the network.
+        """K nearest sites of every demand point along the network, in one search.
 
-        k = 1 is one multi-source Dijkstra; k > 1 runs one Dijkstra per site (in chunks,
-        bounded by ``limit_s`` when given) and keeps the k smallest per point.
+        The nearest site is searched without a bound (one multi-source Dijkstra). With
+        ``minutes``, the same search also collects every site within T of every node (one
+        Dijkstra whose labels are (node, site) pairs, stopped at T), which gives the second
+        to k-th nearest within T and the count within T. Without ``minutes``, the k nearest
+        are searched in full (labels kept per node up to k). ``limit_s`` bounds everything,
+        the nearest included (times beyond it are inf).
         """
+        from geo._dijkstra import multi_source, point_labels
+
+        if k < 1:
+            raise InputError(f"k must be at least 1, not {k}.", fix="ask for k >= 1.")
         demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
         site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
         dsnap = self.snap(demand_xy)
+        ssnap = self.snap(site_xy)
         n = len(demand_xy)
+        ok = np.flatnonzero(~ssnap.too_far)
+        notes = self._reach_notes(dsnap, ssnap, len(site_xy))
         walk_in = dsnap.dist_m / self._walk_ms
-        notes = []
-        if dsnap.n_too_far:
-            notes.append(
-                f"{dsnap.n_too_far} demand point(s) are more than {self.max_snap_m:g} m from "
-                "any usable street and were not attached (no travel time)."
-            )
-        times = np.full((n, k), np.inf)
-        idx = np.full((n, k), -1, dtype=np.int64)
-        counts = np.zeros(n, dtype=np.int32) if minutes is not None else None
-        att = np.flatnonzero(~dsnap.too_far)
-        if k == 1 and minutes is None:
-            node_t, node_site = self.node_times_nearest(site_xy)
-            t = node_t[dsnap.node[att]] + walk_in[att]
-            times[att, 0] = t
-            idx[att, 0] = np.where(np.isfinite(t), node_site[dsnap.node[att]], -1)
+        node = np.where(dsnap.too_far, -1, dsnap.node)
+        t_lim = np.inf if minutes is None else minutes * 60.0
+        empty = np.zeros(0)
+        empty_i = np.zeros(0, dtype=np.int64)
+        if len(ok) == 0:
+            times = np.full((n, k), np.inf)
+            idx = np.full((n, k), -1, dtype=np.int64)
+            counts = np.zeros(n, dtype=np.int32)
         else:
-            mat = self.matrix(demand_xy, site_xy, limit_s=limit_s, _dsnap=dsnap)
-            kk = min(k, mat.shape[1])
-            if kk:
-                part = (
-                    np.argpartition(mat, kk - 1, axis=1)[:, :kk]
-                    if kk < mat.shape[1]
-                    else (np.tile(np.arange(mat.shape[1]), (n, 1)))
+            near_t, near_s = empty, empty_i
+            if limit_s is not None:
+                # Every site within the bound, none beyond: the bound cuts the nearest too.
+                ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
+                k_exact = k
+                t_lim = min(t_lim, float(limit_s))
+            elif minutes is None and k > 1:
+                ptr, lab_s, lab_t = self._node_labels(ssnap, ok, k, -1.0)
+                k_exact = k
+            else:
+                g = self.net.csgraph_reversed()
+                near_t, near_s = multi_source(
+                    g.indptr,
+                    g.indices,
+                    g.data,
+                    ssnap.node[ok].astype(np.int64),
+                    ssnap.dist_m[ok] / self._walk_ms,
+                    ok.astype(np.int64),
                 )
-                vals = np.take_along_axis(mat, part, axis=1)
-                order = np.argsort(vals, axis=1, kind="stable")
-                vals = np.take_along_axis(vals, order, axis=1)
-                part = np.take_along_axis(part, order, axis=1)
-                times[:, :kk] = vals
-                idx[:, :kk] = np.where(np.isfinite(vals), part, -1)
-            if counts is not None:
-                counts = (mat <= minutes * 60.0).sum(axis=1).astype(np.int32)
-        if dsnap.n_too_far:
-            times[dsnap.too_far] = np.inf
-            idx[dsnap.too_far] = -1
+                if minutes is None:
+                    ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
+                    lab_s, lab_t = empty_i, empty
+                else:
+                    ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, t_lim)
+                k_exact = 1
+            times, idx, counts = point_labels(
+                ptr, lab_s, lab_t, near_t, near_s, node, walk_in, int(k), int(k_exact), t_lim
+            )
+        status = np.full(n, REACH_OK, dtype=object)
+        status[dsnap.detached] = UNREACHABLE
+        if len(ok) == 0:
+            status[~dsnap.too_far] = UNREACHABLE
+        status[dsnap.off_network] = OFF_NETWORK
+        unreached = status != REACH_OK
+        times[unreached] = np.inf
+        idx[unreached] = -1
+        if limit_s is not None:
+            beyond = times > limit_s
+            if minutes is not None:
+                beyond[:, 1:] |= times[:, 1:] > minutes * 60.0
+            times[beyond] = np.inf
+            idx[beyond] = -1
         return NearestSites(
             time_s=times,
             site=idx,
             model=self.model,
             mode=self.mode,
-            unreached=dsnap.too_far,
+            unreached=unreached,
             minutes=minutes,
-            n_within=counts,
+            n_within=counts if minutes is not None else None,
             notes=notes,
+            reach_status=status.astype(str),
+            sites_unattached=np.flatnonzero(ssnap.too_far),
         )
+
+    def within(self, demand_xy: np.ndarray, site_xy: np.ndarray, limit_s: float) -> SparseTimes:
+        """Every (demand point, site) pair within ``limit_s`` seconds, as sparse triples.
+
+        One Dijkstra whose labels are (node, site) pairs, stopped at the limit: the work
+        and memory follow the pairs in reach, not points × sites.
+        """
+        from geo._dijkstra import point_pairs_within
+
+        demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
+        site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
+        shape = (len(demand_xy), len(site_xy))
+        dsnap = self.snap(demand_xy)
+        ssnap = self.snap(site_xy)
+        ok = np.flatnonzero(~ssnap.too_far)
+        if len(ok) == 0 or shape[0] == 0:
+            z = np.zeros(0, dtype=np.int64)
+            return SparseTimes(z, z.copy(), np.zeros(0), shape, float(limit_s))
+        ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
+        node = np.where(dsnap.too_far, -1, dsnap.node)
+        rows, cols, vals = point_pairs_within(
+            ptr, lab_s, lab_t, node, dsnap.dist_m / self._walk_ms, float(limit_s)
+        )
+        return SparseTimes(rows, cols, vals, shape, float(limit_s))
 
     def matrix(
         self,
@@ -306,7 +536,10 @@ class NetworkEngine:
         limit_s: float | None = None,
         _dsnap: Snap | None = None,
     ) -> np.ndarray:
-        """(n_demand, n_sites) travel times in seconds along the network (inf if unreachable)."""
+        """(n_demand, n_sites) travel times in seconds along the network (inf if unreachable).
+
+        Dense: for many sites use :meth:`within` (sparse, bounded) or :meth:`nearest`.
+        """
         demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
         site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
         dsnap = _dsnap or self.snap(demand_xy)

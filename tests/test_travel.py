@@ -20,8 +20,8 @@ from geo.travel import EstimatedEngine, NetworkEngine, make_engine
 WALK_MS = settings.SPEED_KPH["walk"] / 3.6
 
 
-def reference_matrix(net, eng, demand_xy, site_xy):
-    """Home → site times by networkx Dijkstra, one run per site on the reversed graph."""
+def nx_graph(net):
+    """The network as a networkx DiGraph (parallel edges: the fastest), built from arrays."""
     g = nx.DiGraph()
     g.add_nodes_from(range(net.n_nodes))
     for a, b, t in zip(net.u.tolist(), net.v.tolist(), net.time_s.tolist(), strict=True):
@@ -29,19 +29,39 @@ def reference_matrix(net, eng, demand_xy, site_xy):
             continue
         if not g.has_edge(a, b) or g[a][b]["w"] > t:
             g.add_edge(a, b, w=t)
+    return g
+
+
+def nx_snap(net, g, xy, max_snap_m=settings.MAX_SNAP_M):
+    """Brute-force snap to the largest strongly connected component found by networkx."""
+    main = np.array(sorted(max(nx.strongly_connected_components(g), key=len)))
+    d = np.sqrt(((xy[:, None, :] - net.node_xy[main][None, :, :]) ** 2).sum(-1))
+    j = d.argmin(axis=1)
+    dist = d[np.arange(len(xy)), j]
+    return main[j], dist, dist > max_snap_m
+
+
+def reference_matrix(net, demand_xy, site_xy):
+    """Home → site times by networkx Dijkstra, one run per site on the reversed graph.
+
+    Snapping is brute force onto networkx's largest strongly connected component: nothing
+    here comes from the engine under test.
+    """
+    g = nx_graph(net)
     rev = g.reverse(copy=True)
-    ds, ss = eng.snap(demand_xy), eng.snap(site_xy)
+    dnode, ddist, dfar = nx_snap(net, g, demand_xy)
+    snode, sdist, sfar = nx_snap(net, g, site_xy)
     out = np.full((len(demand_xy), len(site_xy)), np.inf)
     for j in range(len(site_xy)):
-        if ss.too_far[j]:
+        if sfar[j]:
             continue
-        lengths = nx.single_source_dijkstra_path_length(rev, int(ss.node[j]), weight="w")
+        lengths = nx.single_source_dijkstra_path_length(rev, int(snode[j]), weight="w")
         for i in range(len(demand_xy)):
-            if ds.too_far[i]:
+            if dfar[i]:
                 continue
-            t = lengths.get(int(ds.node[i]))
+            t = lengths.get(int(dnode[i]))
             if t is not None:
-                out[i, j] = t + (ds.dist_m[i] + ss.dist_m[j]) / WALK_MS
+                out[i, j] = t + (ddist[i] + sdist[j]) / WALK_MS
     return out
 
 
@@ -53,7 +73,7 @@ def check_against_networkx(net, n_demand=300, n_sites=7, seed=0, k=3, minutes=10
     sites = net.node_xy[rng.choice(net.n_nodes, n_sites, replace=False)] + rng.normal(
         0, 15, (n_sites, 2)
     )
-    ref = reference_matrix(net, eng, demand, sites)
+    ref = reference_matrix(net, demand, sites)
     ref_sorted = np.sort(ref, axis=1)
     one = eng.nearest(demand, sites, k=1)
     fin = np.isfinite(ref_sorted[:, 0])
@@ -62,12 +82,28 @@ def check_against_networkx(net, n_demand=300, n_sites=7, seed=0, k=3, minutes=10
     # the site named is one at that time
     named = ref[np.arange(n_demand)[fin], one.site[fin, 0]]
     np.testing.assert_allclose(named, ref_sorted[fin, 0], atol=1e-6)
-    many = eng.nearest(demand, sites, k=k, minutes=minutes)
     kk = min(k, n_sites)
+    # k nearest without a threshold: all searched in full
+    full = eng.nearest(demand, sites, k=k)
     both = np.isfinite(ref_sorted[:, :kk])
-    np.testing.assert_allclose(many.time_s[:, :kk][both], ref_sorted[:, :kk][both], atol=1e-6)
-    assert np.isinf(many.time_s[:, :kk][~both]).all()
+    np.testing.assert_allclose(full.time_s[:, :kk][both], ref_sorted[:, :kk][both], atol=1e-6)
+    assert np.isinf(full.time_s[:, :kk][~both]).all()
+    assert full.n_within is None
+    # the coverage path: nearest in full, the rest within T, counts within T
+    many = eng.nearest(demand, sites, k=k, minutes=minutes)
+    want = ref_sorted[:, :kk].copy()
+    want[:, 1:][want[:, 1:] > minutes * 60] = np.inf
+    got = many.time_s[:, :kk]
+    assert (np.isfinite(got) == np.isfinite(want)).all()
+    np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], atol=1e-6)
     np.testing.assert_array_equal(many.n_within, (ref <= minutes * 60).sum(axis=1))
+    # sparse pairs within T: exactly the reference pairs within T
+    w = eng.within(demand, sites, minutes * 60)
+    got_m = np.full(ref.shape, np.inf)
+    got_m[w.point, w.site] = w.time_s
+    want_m = np.where(ref <= minutes * 60, ref, np.inf)
+    assert (np.isfinite(got_m) == np.isfinite(want_m)).all()
+    np.testing.assert_allclose(got_m[np.isfinite(want_m)], want_m[np.isfinite(want_m)], atol=1e-6)
     return eng, one
 
 
@@ -135,7 +171,9 @@ def test_estimated_mode_hand_calculation():
     homes = np.array([[1200.0, 500.0]])  # 1300 m from the first site
     res = eng.nearest(homes, sites, k=2, minutes=22)
     assert res.time_s[0, 0] == pytest.approx(1300 * 1.3 / (4.8 / 3.6))  # 1267.5 s
-    assert res.site[0].tolist() == [0, 1]
+    # the second site, 3832.8 m away (3737 s), lies beyond 22 min: kept only without T
+    assert res.site[0].tolist() == [0, -1] and np.isinf(res.time_s[0, 1])
+    assert eng.nearest(homes, sites, k=2).site[0].tolist() == [0, 1]
     # 22 min reach 22*60*(4.8/3.6)/1.3 = 1353.8 m straight-line: the first site only
     assert res.n_within[0] == 1
     # 20 min reach 1230.8 m: not even the first (1300 m)
@@ -148,10 +186,19 @@ def test_estimated_k_nearest_and_counts_match_brute_force():
     sites = rng.uniform(0, 20_000, (40, 2))
     homes = rng.uniform(0, 20_000, (500, 2))
     eng = EstimatedEngine("cycle")
+    d = np.sqrt(((homes[:, None, :] - sites[None, :, :]) ** 2).sum(-1))
+    full = d * 1.3 / (15 / 3.6)  # brute force: straight line × detour ÷ cycling speed
+    res = eng.nearest(homes, sites, k=4)
+    np.testing.assert_allclose(res.time_s, np.sort(full, axis=1)[:, :4], rtol=1e-9)
     res = eng.nearest(homes, sites, k=4, minutes=12)
-    full = eng.matrix(homes, sites).astype(float)
-    np.testing.assert_allclose(res.time_s, np.sort(full, axis=1)[:, :4], rtol=1e-6)
-    np.testing.assert_array_equal(res.n_within, (full <= 12 * 60 * (1 + 1e-7)).sum(axis=1))
+    want = np.sort(full, axis=1)[:, :4]
+    want[:, 1:][want[:, 1:] > 12 * 60] = np.inf  # past the nearest: within T only
+    np.testing.assert_allclose(res.time_s, want, rtol=1e-9)
+    np.testing.assert_array_equal(res.n_within, (full <= 12 * 60).sum(axis=1))
+    w = eng.within(homes, sites, 12 * 60)
+    pairs = set(zip(w.point.tolist(), w.site.tolist(), strict=True))
+    assert pairs == set(zip(*np.nonzero(full <= 12 * 60), strict=True))
+    np.testing.assert_allclose(w.time_s, full[w.point, w.site], rtol=1e-9)
 
 
 def test_far_points_are_reported_not_snapped(tmp_path):
@@ -237,3 +284,112 @@ def test_compiled_dijkstra_matches_scipy_with_offsets(seed):
     full = dijkstra(graph, indices=np.arange(n, n + len(ok)))[:, :n]
     assert np.allclose(full[got_site[reach], np.flatnonzero(reach)], got_t[reach], atol=1e-6)
     assert (got_site[~reach] == -1).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"), [("helsinki_pbf", "walk"), ("helsinki_pbf", "drive"), ("test_pbf", "walk")]
+)
+def test_points_attach_only_to_largest_strongly_connected_part(tmp_path, name, mode):
+    net = network_from_pbf(get_data(name), mode, cache_dir=tmp_path)
+    g = nx_graph(net)
+    main = max(nx.strongly_connected_components(g), key=len)  # networkx, not the engine
+    in_main = np.zeros(net.n_nodes, bool)
+    in_main[list(main)] = True
+    np.testing.assert_array_equal(net.main_component(), in_main)
+    rng = np.random.default_rng(11)
+    lo, hi = net.node_xy.min(0), net.node_xy.max(0)
+    pts = rng.uniform(lo, hi, (2000, 2))
+    eng = NetworkEngine(net)
+    snap = eng.snap(pts)
+    assert in_main[snap.node[~snap.too_far]].all()
+    # brute force: the nearest node of any kind, and of the main part
+    d_all = np.full(len(pts), np.inf)
+    j_all = np.zeros(len(pts), dtype=np.int64)
+    d_main = np.full(len(pts), np.inf)
+    for a in range(0, net.n_nodes, 4000):
+        block = net.node_xy[a : a + 4000]
+        d = np.sqrt(((pts[:, None, :] - block[None, :, :]) ** 2).sum(-1))
+        j = d.argmin(1)
+        better = d[np.arange(len(pts)), j] < d_all
+        d_all[better] = d[np.arange(len(pts)), j][better]
+        j_all[better] = a + j[better]
+        dm = np.where(in_main[a : a + 4000][None, :], d, np.inf).min(1)
+        d_main = np.minimum(d_main, dm)
+    np.testing.assert_allclose(snap.dist_m[~snap.too_far], d_main[~snap.too_far], atol=1e-6)
+    near = d_all <= 500
+    outside = near & ~in_main[j_all]
+    # the old snapping (nearest node of any piece) put these points outside the main part,
+    # where they silently got no time; now each is attached farther or flagged
+    if name == "helsinki_pbf":
+        assert outside.sum() > 50
+    np.testing.assert_array_equal(outside, (snap.moved | snap.detached) & near)
+    np.testing.assert_array_equal(snap.off_network, ~near)
+    sites = net.node_xy[np.flatnonzero(in_main)[rng.choice(len(main), 5, replace=False)]]
+    res = eng.nearest(pts, sites, k=2, minutes=10)
+    ok = res.reach_status == "ok"
+    # nothing is silently "not covered": a point has a time exactly when its status is ok
+    np.testing.assert_array_equal(np.isfinite(res.time_s[:, 0]), ok)
+    assert res.n_off_network == int((~near).sum())
+    assert res.n_unreachable == int((near & (d_main > 500)).sum())
+    assert res.n_off_network + res.n_unreachable + ok.sum() == len(pts)
+
+
+def test_detached_piece_and_one_way_spur_get_flagged():
+    # Main part: a 10 × 10 street grid, 100 m spacing (nodes 0-99, x and y 0-900 m).
+    ids = np.arange(100).reshape(10, 10)
+    xs, ys = np.meshgrid(np.arange(10) * 100.0, np.arange(10) * 100.0)
+    xy = [np.column_stack([xs.ravel(), ys.ravel()])]
+    u = [ids[:, :-1].ravel(), ids[:-1, :].ravel()]
+    v = [ids[:, 1:].ravel(), ids[1:, :].ravel()]
+    # Island: a two-node street 5 km east (nodes 100, 101), joined to nothing.
+    xy.append(np.array([[5000.0, 0.0], [5100.0, 0.0]]))
+    u.append(np.array([100]))
+    v.append(np.array([101]))
+    # Near piece: node 102, 300 m east of the grid's corner (900, 0), joined to nothing.
+    xy.append(np.array([[1200.0, 0.0]]))
+    # One-way spur (driving): node 103 at (900, 2000), reached by a one-way street from the
+    # grid's corner (900, 900) that cannot be driven back.
+    xy.append(np.array([[900.0, 2000.0]]))
+    u.append(np.array([99]))
+    v.append(np.array([103]))
+    xy, u, v = np.vstack(xy), np.concatenate(u), np.concatenate(v)
+    length = np.hypot(*(xy[u] - xy[v]).T)
+    oneway = np.zeros(len(u), dtype=np.int8)
+    oneway[-1] = 1
+    net = network_from_arrays(xy, u, v, length, mode="drive", oneway=oneway, speed_kph=36.0)
+    assert net.main_component().sum() == 100
+    eng = NetworkEngine(net)
+    site = np.array([[0.0, 0.0]])
+    homes = np.array(
+        [
+            [400.0, 0.0],  # on the grid: 400 m at 10 m/s = 40 s
+            [5050.0, 10.0],  # on the island: unreachable
+            [20_000.0, 20_000.0],  # nowhere near a street: off_network
+            [1200.0, 0.0],  # on the near piece: walked 300 m to (900, 0), then 90 s
+            [900.0, 2000.0],  # at the spur's end: no way back to any site
+        ]
+    )
+    res = eng.nearest(homes, site, k=2, minutes=10)
+    assert res.reach_status.tolist() == ["ok", "unreachable", "off_network", "ok", "unreachable"]
+    assert (res.n_off_network, res.n_unreachable) == (1, 2)
+    assert res.time_s[0, 0] == pytest.approx(40.0)
+    assert res.time_s[3, 0] == pytest.approx(300 / WALK_MS + 90.0)
+    assert np.isinf(res.time_s[[1, 2, 4], 0]).all() and (res.site[[1, 2, 4], 0] == -1).all()
+    text = " ".join(res.notes)
+    assert "1 demand point(s) are more than 500 m" in text
+    assert "2 demand point(s) are within 500 m only of street pieces not joined" in text
+    assert "1 demand point(s) were nearest to a street piece not joined" in text
+    # a site on the island is left out, and said so
+    res2 = eng.nearest(homes[:1], np.array([[5000.0, 0.0], [0.0, 0.0]]), k=1)
+    assert res2.sites_unattached.tolist() == [0]
+    assert res2.site[0, 0] == 1
+    assert any("1 of 2 site(s)" in note for note in res2.notes)
+    # with no site attached at all, every attached point is unreachable
+    res3 = eng.nearest(homes, np.array([[5000.0, 0.0]]), k=1)
+    assert res3.reach_status.tolist() == ["unreachable"] * 2 + ["off_network"] + ["unreachable"] * 2
+
+
+def test_estimated_engine_reach_status_is_ok():
+    res = EstimatedEngine("walk").nearest(np.zeros((3, 2)), np.ones((1, 2)), k=1)
+    assert res.reach_status.tolist() == ["ok"] * 3
+    assert res.n_off_network == 0 and res.n_unreachable == 0
