@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from analysis import coverage as cov
 from analysis.disclosure import suppress_group, suppress_table
-from analysis.gaps import find_gaps
+from analysis.gaps import LINK_M, find_gaps
 from analysis.scenario import CoverageResult, site_xy
 from geo import settings
-from geo.dataset import Dataset
+from geo.dataset import Dataset, read_demo_areas
+
+#: Columns of the proposals layer, in order (the CLI's ``plan --out`` writes the same).
+PROPOSAL_COLUMNS = [
+    "rank",
+    "nearest_postcode",
+    "ward_name",
+    "district_name",
+    "nearest_site_km",
+    "need_added",
+    "share_covered_after",
+    "areas_gaining",
+    "lon",
+    "lat",
+]
 
 AREA_COUNTS = [
     "need",
@@ -41,15 +57,137 @@ class Layers:
     metadata: dict[str, object] = field(default_factory=dict)
     suppressed_cells: int = 0
     hotspot_cells: gpd.GeoDataFrame | None = None
+    proposals: gpd.GeoDataFrame | None = None
 
     def as_dict(self) -> dict[str, gpd.GeoDataFrame]:
-        """Spatial layers by name (hotspots only when computed)."""
+        """Spatial layers by name (hotspots and proposals only when computed)."""
         out = {"areas": self.areas, "sites": self.sites, "gaps": self.gaps, "demand": self.demand}
         if self.hotspots is not None:
             out["hotspots"] = self.hotspots
         if self.hotspot_cells is not None:
             out["hotspot_cells"] = self.hotspot_cells
+        if self.proposals is not None:
+            out["proposals"] = self.proposals
         return out
+
+
+@functools.lru_cache(maxsize=1)
+def _demo_ward_names() -> dict[str, str]:
+    """Ward code → name from the demo county's ward layer (read once)."""
+    wards = read_demo_areas("wards")
+    return dict(zip(wards["area_code"].astype(str), wards["area_name"].astype(str), strict=True))
+
+
+def postcode_sector(postcode: object) -> str | None:
+    """``WR9 8AB`` → ``WR9 8`` (None when not a postcode)."""
+    if not isinstance(postcode, str) or len(postcode.strip()) < 5:
+        return None
+    pc = postcode.strip().upper()
+    return pc[:-2].strip()
+
+
+def ward_names(demand: pd.DataFrame) -> np.ndarray:
+    """Per demand point, its ward's name when known (demo wards), else None."""
+    if "ward_code" not in demand.columns:
+        return np.full(len(demand), None, dtype=object)
+    names = _demo_ward_names()
+    return demand["ward_code"].map(lambda c: names.get(str(c))).to_numpy(dtype=object)
+
+
+def place_names(demand: pd.DataFrame) -> np.ndarray:
+    """Per demand point, a place people know: its ward's name, else its postcode sector."""
+    ward = ward_names(demand)
+    if "postcode" in demand.columns:
+        sector = demand["postcode"].map(postcode_sector).to_numpy(dtype=object)
+    else:
+        sector = np.full(len(demand), None, dtype=object)
+    out = np.where(
+        pd.notna(ward), ward, np.where(pd.notna(sector), "sector " + sector.astype(str), "")
+    )
+    return np.where(out == "", "unnamed place", out).astype(object)
+
+
+def gap_threshold(result: CoverageResult) -> float:
+    """Need at or above which an uncovered cluster is a gap (the suppression threshold)."""
+    return float(result.params.suppress)
+
+
+def proposal_table(
+    ds: Dataset, result: CoverageResult, proposed: gpd.GeoDataFrame, threshold: int | None = None
+) -> gpd.GeoDataFrame:
+    """Proposed sites as decisions: where each is and what it adds, ready to publish.
+
+    Parameters
+    ----------
+    ds
+        The dataset of the run (areas for district names).
+    result
+        The coverage run the plan was made for (demand points, sites in play).
+    proposed
+        The plan's proposed sites (``SitePlan.proposed``: ``order``, ``need_added``,
+        ``share_covered_after``, ``areas_gaining``, points in the analysis CRS).
+    threshold
+        Suppress ``need_added`` under this (default: the run's threshold), with secondary
+        suppression, since the gains add up to the published change in need covered.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per proposal, in the order chosen: ``rank``, ``nearest_postcode``,
+        ``ward_name`` (None when the ward is not known), ``district_name``,
+        ``nearest_site_km`` (straight line to the nearest site in play), ``need_added``
+        (suppressed under the threshold), ``share_covered_after``, ``areas_gaining``,
+        ``lon``, ``lat`` and the point (analysis CRS).
+    """
+    thr = result.params.suppress if threshold is None else threshold
+    if proposed is None or len(proposed) == 0:
+        return gpd.GeoDataFrame(
+            {c: [] for c in PROPOSAL_COLUMNS}, geometry=[], crs=result.demand.crs
+        )
+    p = proposed.sort_values("order").reset_index(drop=True)
+    pxy = site_xy(p)
+    d = result.demand
+    _, near = cKDTree(site_xy(d)).query(pxy)
+    nearest = d.iloc[near]
+    play = result.sites[result.sites["in_play"]]
+    if len(play):
+        dist_m, _ = cKDTree(site_xy(play)).query(pxy)
+        site_km = np.round(dist_m / 1000, 2)
+    else:
+        site_km = np.full(len(p), np.nan)
+    # district: the area that holds the point, else the nearest postcode's area
+    areas = ds.areas
+    hit = gpd.sjoin(
+        gpd.GeoDataFrame(geometry=p.geometry.values, crs=p.crs),
+        areas[["area_name", "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    district = hit[~hit.index.duplicated()]["area_name"].to_numpy(dtype=object)
+    names = areas.set_index("area_code")["area_name"]
+    fallback = nearest["area_code"].map(names).to_numpy(dtype=object)
+    district = np.where(pd.notna(district), district, fallback)
+    hide = suppress_group(p["need_added"].to_numpy(float), True, thr)
+    ll = p.geometry.to_crs(settings.WGS84_EPSG)
+    out = gpd.GeoDataFrame(
+        {
+            "rank": p["order"].astype(int).to_numpy(),
+            "nearest_postcode": nearest["postcode"].to_numpy(dtype=object)
+            if "postcode" in nearest.columns
+            else np.full(len(p), None, dtype=object),
+            "ward_name": ward_names(nearest),
+            "district_name": district,
+            "nearest_site_km": site_km,
+            "need_added": np.where(hide, np.nan, p["need_added"].to_numpy(float)),
+            "share_covered_after": p["share_covered_after"].to_numpy(float),
+            "areas_gaining": p["areas_gaining"].to_numpy(dtype=object),
+            "lon": ll.x.round(6).to_numpy(),
+            "lat": ll.y.round(6).to_numpy(),
+        },
+        geometry=p.geometry.values,
+        crs=p.crs,
+    )
+    return out
 
 
 def metadata(ds: Dataset, result: CoverageResult, extra: dict | None = None) -> dict[str, object]:
@@ -104,6 +242,7 @@ def build_layers(
     total = table[table["area_code"] == cov.TOTAL_CODE]
 
     d = result.demand
+    play = result.sites[result.sites["in_play"]]
     gaps, rank = find_gaps(
         site_xy(d),
         d["need"].to_numpy(),
@@ -112,7 +251,13 @@ def build_layers(
         d["nearest_min"].to_numpy(),
         minutes,
         crs=ds.crs,
+        min_need=gap_threshold(result),
+        sites_xy=site_xy(play) if len(play) else None,
+        place=place_names(d),
+        areas=ds.areas.set_index("area_code").geometry,
     )
+    small_clusters = int(gaps.attrs.get("small_clusters", 0))
+    small_need = float(gaps.attrs.get("small_need", 0.0))
     if len(gaps):
         # The gaps partition the published uncovered need: secondary suppression applies.
         for col in ("need", "residents"):
@@ -120,7 +265,12 @@ def build_layers(
             n_hidden += int(hide.sum())
             gaps[col] = gaps[col].astype(float).where(~hide)
         names = ds.areas.set_index("area_code")["area_name"]
-        gaps.insert(4, "area_name", gaps["area_code"].map(names))
+        gaps.insert(5, "area_name", gaps["area_code"].map(names))
+    gap_rule = (
+        f"a gap is a cluster of postcodes beyond {minutes:g} minutes, each within "
+        f"{LINK_M:g} m of another, in one district, with estimated need of at least "
+        f"{gap_threshold(result):g}"
+    )
 
     demand = d[
         [
@@ -178,6 +328,13 @@ def build_layers(
         cells["gi_p"] = cells["gi_p"].round(3)
     by_type = result.by_type.copy()
     meta = metadata(ds, result, extra_meta)
+    meta["gaps"] = gap_rule
+    meta["gaps_count"] = len(gaps)
+    meta["smaller_clusters"] = small_clusters
+    # the need outside gaps is a count of people: published only at or above the threshold
+    meta["smaller_clusters_need"] = (
+        round(small_need) if small_need >= thr or small_need == 0 else None
+    )
     if len(total):
         meta["need_covered_share"] = (
             None
