@@ -252,7 +252,10 @@ class EquipmentResult:
         "sites": ("pwid_in_reach",),
     }
     #: Derived column → the columns it is computed from (hide it when they are hidden).
+    #: ``syringes_per_year`` of an area is listed too: its share of each site's supply is
+    #: computed from the need, so with the sites' supply it can reveal a hidden need.
     derived: ClassVar[dict[str, tuple[str, ...]]] = {
+        "syringes_per_year": ("pwid_need",),
         "syringes_per_pwid": ("syringes_per_year", "pwid_need"),
         "band": ("syringes_per_year", "pwid_need"),
         "meets_2030_target": ("syringes_per_year", "pwid_need"),

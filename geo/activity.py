@@ -31,9 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geo import settings
 from geo.errors import InputError
 from geo.tables import ReadReport, Source, columns_found, find_column, read_frame
 
+#: The demo county's illustrative activity (``data/build_demo_activity.py``).
+DEMO_ACTIVITY: Path = settings.DATA_DIR / "sites" / "activity.csv"
 #: Syringes in one pack when a file gives ``packs`` and says nothing else. An assumption,
 #: not a standard: pharmacy packs in English schemes commonly hold 10 syringes, but some
 #: hold 4 or 5 and specialist services give out loose items. Set it to your scheme's.
