@@ -364,12 +364,12 @@ def equipment_by_area(
         }
     )
     notes = [f"people who inject: {basis}"]
-    lone = sites[(sites["syringes_unattributed"] > 0)]
-    if len(lone):
-        shown = ", ".join(lone["site_id"].astype(str).head(5))
-        more = f" and {len(lone) - 5} more" if len(lone) > 5 else ""
+    no_reach = sites[sites["syringes_unattributed"] > 0]
+    if len(no_reach):
+        shown = ", ".join(no_reach["site_id"].astype(str).head(5))
+        more = f" and {len(no_reach) - 5} more" if len(no_reach) > 5 else ""
         notes.append(
-            f"{lone['syringes_unattributed'].sum():,.0f} syringes a year from {len(lone)} "
+            f"{no_reach['syringes_unattributed'].sum():,.0f} syringes a year from {len(no_reach)} "
             f"site(s) with no estimated need within {minutes:g} min are not attributed to "
             f"any area ({shown}{more})"
         )

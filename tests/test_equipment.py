@@ -372,3 +372,32 @@ def test_demo_met_need(demo):
     want = tr.by_area.sum() / need.sum()
     assert tab.loc[TOTAL_CODE, "met_need"] == pytest.approx(want)
     assert not math.isnan(tab.loc[TOTAL_CODE, "in_treatment"])
+
+
+def test_street_network_times_by_hand():
+    # A straight street: nodes every 300 m, walked at 4.8 km/h (80 m a minute), so
+    # 3.75 min between neighbours. Sites at both ends; people who inject at the nodes.
+    from geo.network import network_from_arrays
+    from geo.travel import NetworkEngine
+
+    xy = np.column_stack([np.arange(4) * 300.0, np.zeros(4)])
+    net = network_from_arrays(xy, np.arange(3), np.arange(1, 4), np.full(3, 300.0))
+    t = travel_minutes(NetworkEngine(net), xy, xy[[0, 3]], 15.0)
+    np.testing.assert_allclose(t, [[0, 11.25], [3.75, 7.5], [7.5, 3.75], [11.25, 0]], atol=1e-6)
+    # Site W: weights 1, 1, 0.68, 0.22 → need in reach 10 + 20 + 20.4 + 8.8 = 59.2;
+    #   5,920 syringes → 100 per unit: 1,000, 2,000, 2,040, 880.
+    # Site E: weights 0.22, 0.68, 1, 1 → 2.2 + 13.6 + 30 + 40 = 85.8;
+    #   8,580 syringes → 100 per unit: 220, 1,360, 3,000, 4,000.
+    res = equipment_by_area(
+        t,
+        np.array([10.0, 20.0, 30.0, 40.0]),
+        np.array(["west", "west", "east", "east"], dtype=object),
+        np.array([5_920.0, 8_580.0]),
+        15.0,
+        need_basis="pwid",
+    )
+    assert res.per_demand == pytest.approx([1_220, 3_360, 5_040, 4_880])
+    tab = res.table.set_index("area_code")
+    assert tab.loc["west", "syringes_per_pwid"] == pytest.approx(4_580 / 30)
+    assert tab.loc["east", "syringes_per_pwid"] == pytest.approx(9_920 / 70)
+    assert tab.loc[TOTAL_CODE, "syringes_per_year"] == pytest.approx(14_500)
