@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from pyproj import CRS
 
 from geo import crs as crsmod
 from geo import settings
 from geo.errors import InputError
-from geo.tables import Source, columns_found, find_column, read_frame
+from geo.tables import Source, columns_found, find_column, read_frame, read_notes
+
+log = logging.getLogger(__name__)
+
+#: A polygon repair may change an area by at most this fraction (a loss beyond it is an error).
+MAX_REPAIR_LOSS = 0.01
 
 _CODE_RE = re.compile(r"^[A-Z]{2,5}\d{2}CD$", re.I)  # LAD24CD, WD23CD, LSOA21CD, ...
 _NAME_RE = re.compile(r"^[A-Z]{2,5}\d{2}NM$", re.I)
@@ -53,6 +61,7 @@ def read_areas(
     code_col: str | None = None,
     name_col: str | None = None,
     crs: CRS | int | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate area polygons.
 
@@ -65,14 +74,20 @@ def read_areas(
         ONS style ``LAD24CD``/``LAD24NM``, ``code``/``name``).
     crs
         Analysis CRS; default: BNG in Great Britain, else the local UTM zone.
+    layer
+        The layer to read from a file with several (GeoPackage, zip of shapefiles); a file
+        with several layers and no ``layer`` is an error that lists them.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Columns ``area_code``, ``area_name``, ``geometry`` (valid polygons) in the analysis CRS.
+        ``attrs["read_notes"]`` says what was decided or repaired (e.g. a self-intersecting
+        polygon, with the change in its area); these are also logged as warnings.
     """
     src = Source.of(source)
-    gdf = read_frame(src)
+    gdf = read_frame(src, layer=layer)
+    notes = read_notes(gdf)
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(
             "areas must be polygons in a vector file, not a plain table.",
@@ -103,11 +118,18 @@ def read_areas(
             row=row,
             fix="use the polygon layer of your boundary file.",
         )
+    _check_coordinates_match_crs(gdf, src.name)
     code, name = detect_id_columns(gdf, code_col, name_col, src.name)
     codes = gdf[code].astype("string").str.strip()
     if codes.isna().any() or (codes == "").any():
         row = int(codes.index[(codes.isna() | (codes == "")).to_numpy()][0])
-        raise InputError("empty area code.", file=src.name, row=row, column=code)
+        raise InputError(
+            "empty area code.",
+            file=src.name,
+            row=row,
+            column=code,
+            fix="give every area a code.",
+        )
     dup = codes.duplicated(keep=False)
     if dup.any():
         first = codes[dup].iloc[0]
@@ -124,12 +146,114 @@ def read_areas(
         target = crsmod.analysis_crs((x0, y0, x1, y1))
     else:
         target = CRS.from_user_input(crs)
+    geoms = gdf.geometry.to_crs(target).values
+    geoms = repair_polygons(geoms, codes.to_numpy(), gdf.index.to_numpy(), src.name, notes)
     out = gpd.GeoDataFrame(
         {
             "area_code": codes.to_numpy(),
             "area_name": gdf[name].astype("string").str.strip().fillna("").to_numpy(),
         },
-        geometry=shapely.make_valid(gdf.geometry.to_crs(target).values),
+        geometry=geoms,
         crs=target,
     )
+    out.attrs["read_notes"] = notes
     return out
+
+
+def _check_coordinates_match_crs(gdf: gpd.GeoDataFrame, file: str) -> None:
+    """Coordinates that cannot be in the declared CRS (degrees vs metres), or a mix of both."""
+    b = gdf.geometry.bounds
+    degree_like = (
+        (b["minx"].abs() <= 180) & (b["maxx"].abs() <= 180) & (b["miny"].abs() <= 90)
+    ) & (b["maxy"].abs() <= 90)
+    declared = f"EPSG:{gdf.crs.to_epsg()}" if gdf.crs.to_epsg() else gdf.crs.name
+    fix_mixed = "save every feature in one CRS and declare it (in QGIS: Export > Save Features As)."
+    if gdf.crs.is_geographic and not degree_like.all():
+        row = int(degree_like.index[~degree_like.to_numpy()][0])
+        if degree_like.any():
+            raise InputError(
+                f"the file mixes coordinate systems: {int((~degree_like).sum())} feature(s) "
+                f"have coordinates in metres, {int(degree_like.sum())} in degrees.",
+                file=file,
+                row=row,
+                fix=fix_mixed,
+            )
+        x0, y0, x1, y1 = gdf.total_bounds
+        bng = bool(crsmod.in_gb_bng(np.array([x0, x1]), np.array([y0, y1])).all())
+        raise InputError(
+            f"the file declares {declared} (degrees) but its coordinates are not degrees"
+            + ("; they look like eastings/northings (EPSG:27700)." if bng else "."),
+            file=file,
+            row=row,
+            fix="set the layer's real CRS"
+            + (" (EPSG:27700)" if bng else "")
+            + " in QGIS (Layer > Set CRS) and save it again.",
+        )
+    if gdf.crs.is_projected and degree_like.any():
+        row = int(degree_like.index[degree_like.to_numpy()][0])
+        if not degree_like.all():
+            raise InputError(
+                f"the file mixes coordinate systems: {int(degree_like.sum())} feature(s) have "
+                f"coordinates that look like degrees, {int((~degree_like).sum())} in metres.",
+                file=file,
+                row=row,
+                fix=fix_mixed,
+            )
+        raise InputError(
+            f"the file declares {declared} (metres) but its coordinates look like degrees (WGS84).",
+            file=file,
+            row=row,
+            fix="set the layer's CRS to EPSG:4326 in QGIS (Layer > Set CRS) and save it again.",
+        )
+
+
+def repair_polygons(
+    geoms: np.ndarray,
+    codes: np.ndarray,
+    rows: np.ndarray,
+    file: str,
+    notes: list[str],
+    *,
+    max_loss: float = MAX_REPAIR_LOSS,
+) -> np.ndarray:
+    """Repair invalid polygons (self-intersections), saying how much each area changed.
+
+    The repair is ``make_valid(method="structure")``: shells are unioned and holes cut out,
+    so a ring that crosses itself keeps every lobe and nothing turns into a line. The
+    change is measured against the area GIS software shows for the original (the shoelace
+    area); a repair that loses more than ``max_loss`` of it is an error (the polygon is
+    ambiguous, e.g. a region traced twice or overlapping parts), any other repair a
+    warning with the change in per cent.
+    """
+    valid = shapely.is_valid(geoms)
+    if valid.all():
+        return geoms
+    geoms = geoms.copy()
+    for i in np.flatnonzero(~valid):
+        before = float(shapely.area(geoms[i]))
+        fixed = shapely.make_valid(geoms[i], method="structure", keep_collapsed=False)
+        after = float(shapely.area(fixed))
+        reason = shapely.is_valid_reason(geoms[i])
+        change = (after - before) / before if before > 0 else math.inf
+        what = (
+            f"area '{codes[i]}' (feature {rows[i]}) is not a valid polygon ({reason}); "
+            f"repairing it changes its area from {before / 1e6:,.3f} to {after / 1e6:,.3f} km²"
+        )
+        if after <= 0 or (before > 0 and change < -max_loss):
+            raise InputError(
+                what + f" ({100 * change:+.1f}%), more than the {100 * max_loss:g}% allowed.",
+                file=file,
+                row=int(rows[i]),
+                fix="fix the polygon in QGIS (Vector > Geometry Tools > Check Validity, "
+                "then Fix Geometries) and check its outline before using it.",
+            )
+        pct = f"{100 * change:+.2f}%" if math.isfinite(change) else "from zero"
+        note = what + f" ({pct})"
+        log.warning("%s: %s", file, note)
+        notes.append(note)
+        if fixed.geom_type not in ("Polygon", "MultiPolygon"):
+            fixed = shapely.MultiPolygon(
+                [g for g in shapely.get_parts(fixed) if g.geom_type == "Polygon"]
+            )
+        geoms[i] = fixed
+    return geoms

@@ -15,7 +15,9 @@ class InputError(ValueError):
     file
         The file it was found in, if any.
     row
-        1-based data row (the header is row 0, so row 1 is the first line of data).
+        The row a user sees: the spreadsheet row for CSV/XLSX (the header is row 1 when it
+        is on the first line, so the first data row is row 2; title rows above the header
+        keep their numbers) and the feature number (from 1) for vector files.
     column
         The column concerned, if any.
     fix

@@ -514,10 +514,13 @@ def read_sites(
     result["active"] = result["active"].astype(bool)
     result["illustrative"] = result["illustrative"].astype(bool)
     if result.empty:
+        shown = "; ".join(f"row {r}: {why}" for r, why in report.skipped[:3])
+        more = " …" if len(report.skipped) > 3 else ""
         raise InputError(
-            "no usable sites left after skipping bad rows.",
+            f"no usable sites left: all {len(report.skipped)} rows have problems "
+            f"({shown}{more}).",
             file=src.name,
-            fix="see the listed rows.",
+            fix="correct the rows listed.",
         )
     return result, report
 
