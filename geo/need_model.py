@@ -6,7 +6,7 @@ Used whenever the user gives no need file. Every rate and its source is in
 1. Each district's total = its residents aged 15-64 × an opiate and/or crack cocaine use
    (OCU) rate per 1,000 aged 15-64: the published local estimate for the upper-tier
    authority that holds the district when one is shipped (``ocu_prevalence.csv``),
-   otherwise England's rate (``settings.OCU_PER_1000_AGED_15_64``).
+   otherwise England's rate (``settings.MODEL_OCU_PER_1000_AGED_15_64``, 2019/20).
 2. Within the district, the total is shared over postcode units in proportion to
    residents aged 15-64 × a deprivation weight from the unit's LSOA decile of the Index of
    Multiple Deprivation 2019 (``DEPRIVATION_RR``: 5 in the most deprived decile falling
@@ -48,7 +48,7 @@ def district_rates(codes: np.ndarray) -> tuple[pd.Series, pd.Series, list[str]]:
     Returns (rate, share_15_64, sources used).
     """
     uniq = pd.unique(pd.Series(codes).astype(str))
-    rate = pd.Series(settings.OCU_PER_1000_AGED_15_64, index=uniq, dtype=float)
+    rate = pd.Series(settings.MODEL_OCU_PER_1000_AGED_15_64, index=uniq, dtype=float)
     share = pd.Series(settings.SHARE_AGED_15_64, index=uniq, dtype=float)
     used = []
     age = _read_optional(AGE_FILE, dtype={"code": str})
@@ -124,7 +124,10 @@ def model_need(demand: gpd.GeoDataFrame) -> tuple[NeedInput, str]:
         dist
     ).to_numpy(float)
     table = pd.DataFrame({"postcode": demand["postcode"].astype(str).to_numpy(), "value": value})
-    national = f"England's OCU rate {settings.OCU_PER_1000_AGED_15_64:g} per 1,000 aged 15-64"
+    national = (
+        f"England's OCU rate {settings.MODEL_OCU_PER_1000_AGED_15_64:g} per 1,000 aged 15-64 "
+        "(2019/20)"
+    )
     method = (
         f"model: {national} (or a local estimate) × residents aged 15-64"
         + (", shaped by deprivation (IMD 2019)" if shaped else "")

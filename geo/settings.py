@@ -87,6 +87,12 @@ SITE_TYPES: tuple[str, ...] = (
 #: and the share of residents aged 15-64 (about 62% in England, Census 2021).
 OCU_PER_1000_AGED_15_64: float = 9.0
 SHARE_AGED_15_64: float = 0.62
+#: The need model's national rate: England 2019/20, 341,032 opiate and/or crack users
+#: (OHID/UKHSA revised estimates, 2023) ÷ 35.87 M aged 15-64 (ONS mid-2020) = 9.51 per 1,000.
+#: ``data/build_national.py`` prints the recomputed value; see ``data/need/README.md``.
+MODEL_OCU_PER_1000_AGED_15_64: float = 9.51
+#: People currently injecting among opiate/crack users, England 2018/19: 67,715 of 336,531.
+PWID_SHARE_OF_OCU: float = 0.201
 
 #: Attribution required by the Open Government Licence for the postcode data.
 ATTRIBUTION: str = (
