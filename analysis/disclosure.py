@@ -5,9 +5,18 @@ recoverable by subtracting the other cells from a published total, so every grou
 sums to a published total is given *secondary* suppression: if any cell in it is suppressed,
 further cells (smallest first) are suppressed until at least two are and the suppressed
 cells together reach the threshold. A total under the threshold is itself suppressed.
+
+:func:`protect` is the general engine the publishing gate (:mod:`analysis.publish`) uses:
+cells of any number of outputs, linked by additive relations (a total and its parts),
+some of them *virtual* (never published, but revealed when the others are, such as the
+difference between two consecutive points of a coverage curve). It hides further cells
+until no hidden cell and no small virtual cell can be worked out exactly from a relation,
+and the hidden parts of every relation with a known total add up to the threshold.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -134,3 +143,119 @@ def suppress_values(values: np.ndarray, threshold: int | None = None) -> np.ndar
     thr = settings.SUPPRESSION_THRESHOLD if threshold is None else threshold
     v = np.asarray(values, float)
     return np.where((np.round(v, 6) > 0) & (np.round(v, 6) < thr), np.nan, v)
+
+
+def protect(
+    values: np.ndarray,
+    groups: Sequence[tuple[int, Sequence[int]]],
+    threshold: float,
+    *,
+    virtual: np.ndarray | None = None,
+    hidden: np.ndarray | None = None,
+    frozen: np.ndarray | None = None,
+) -> np.ndarray:
+    """Primary and secondary suppression over cells linked by additive relations.
+
+    Parameters
+    ----------
+    values
+        Every cell's true value (counts of people, possibly fractional, >= 0).
+    groups
+        Additive relations ``(total, parts)``: ``values[total] == values[parts].sum()``.
+    threshold
+        Counts above 0 and under this are never published nor recoverable.
+    virtual
+        Cells that are never published themselves (differences that the published cells
+        imply). A virtual cell worked out exactly must be 0 or at least the threshold.
+    hidden
+        Cells already hidden (besides those under the threshold).
+    frozen
+        Cells whose state is already decided (published earlier): never hidden here.
+
+    Returns
+    -------
+    numpy.ndarray
+        True where a cell is not published (virtual cells are always True).
+
+    Notes
+    -----
+    Rules, applied until nothing changes:
+
+    1. a real cell above 0 and under the threshold is hidden (primary), unless frozen;
+    2. cells are *determined* when published, or when they are the only unknown in a
+       relation whose other cells are determined (propagated to a fixed point);
+    3. a hidden real cell must not be determined, and a determined virtual cell must be
+       0 or at least the threshold: otherwise the smallest positive published cell of the
+       relation that determined it is hidden too;
+    4. in a relation whose total is determined, the undetermined parts must add up to at
+       least the threshold: otherwise the smallest positive published part is hidden.
+
+    Of the cells that would fix a breach, the one in the fewest relations (then the
+    smallest) is hidden, one per pass, so that fixes do not cascade needlessly.
+    """
+    v = np.asarray(values, float)
+    n = len(v)
+    virt = np.zeros(n, bool) if virtual is None else np.asarray(virtual, bool).copy()
+    frz = np.zeros(n, bool) if frozen is None else np.asarray(frozen, bool).copy()
+    hid = np.zeros(n, bool) if hidden is None else np.asarray(hidden, bool).copy()
+    hid |= virt | (primary(v, threshold) & ~frz)
+    members = [np.asarray([t, *parts], dtype=np.int64) for t, parts in groups]
+    of_cell: list[list[int]] = [[] for _ in range(n)]
+    for g, m in enumerate(members):
+        for c in m:
+            of_cell[int(c)].append(g)
+    small = (np.round(v, 6) > 0) & (np.round(v, 6) < threshold)
+
+    degree = np.array([len(g) for g in of_cell], dtype=np.int64)
+
+    def cost(c: int) -> tuple[int, float]:
+        # Hiding a cell in fewer relations cascades less; then the smaller the better.
+        return (int(degree[c]), float(v[c]))
+
+    def pick(cells: np.ndarray) -> int | None:
+        """The cheapest positive published cell that may still be hidden."""
+        ok = cells[~hid[cells] & ~frz[cells] & ~virt[cells] & (v[cells] > 1e-9)]
+        if len(ok) == 0:
+            return None
+        return int(min(ok.tolist(), key=cost))
+
+    for _ in range(n + 1):
+        det = ~hid
+        via = np.full(n, -1)
+        unknown = np.array([int((~det[m]).sum()) for m in members], dtype=np.int64)
+        queue = [g for g in range(len(members)) if unknown[g] == 1]
+        while queue:
+            g = queue.pop()
+            if unknown[g] != 1:
+                continue
+            m = members[g]
+            c = int(m[~det[m]][0])
+            det[c] = True
+            via[c] = g
+            for g2 in of_cell[c]:
+                unknown[g2] -= 1
+                if unknown[g2] == 1:
+                    queue.append(g2)
+        to_hide: set[int] = set()
+        for c in np.flatnonzero(det & hid):
+            if virt[c] and not small[c]:
+                continue
+            cand = pick(members[via[c]])
+            if cand is not None:
+                to_hide.add(cand)
+        for m in members:
+            if not det[m[0]]:
+                continue
+            parts = m[1:]
+            und = parts[~det[parts]]
+            if len(und) and v[und].sum() < threshold - 1e-9 and v[und].sum() > 1e-9:
+                cand = pick(parts)
+                if cand is None:
+                    cand = pick(m[:1])
+                if cand is not None:
+                    to_hide.add(cand)
+        if not to_hide:
+            return hid
+        # one cell per pass (the cheapest): fixes found together often overlap
+        hid[min(to_hide, key=cost)] = True
+    return hid  # pragma: no cover - every pass hides at least one more cell

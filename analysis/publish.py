@@ -1,0 +1,1087 @@
+"""The one publishing gate: every number that leaves harmreach passes through here.
+
+Counts of people under the suppression threshold (5) never leave the tool, and neither does
+anything that lets them be worked out: totals and their parts, before/after pairs,
+consecutive plan steps, points of the coverage curve, the hours of the week, shares whose
+counts are hidden. Faces (the command line, the exports, the dashboard, the report map)
+display what this module returns and decide nothing themselves.
+
+How it works
+------------
+Every count the outputs would carry is a *cell* of one ledger, with the additive relations
+between cells (``need = covered + beyond`` per area, the areas add up to the county, the
+curve's consecutive points differ by the need in between, a plan step adds its need to the
+share after the previous one, ...). Differences that are never printed but follow from
+printed cells are *virtual* cells. :func:`analysis.disclosure.protect` hides cells until no
+hidden cell and no small virtual cell can be worked out from a relation. Then:
+
+- counts are rounded to whole people (or to ``round_to``);
+- a share is published (to 0.1 of a percent) only when its numerator and denominator both
+  are; otherwise it is a band with its reason (:class:`Headline`): "under 5 people",
+  "over 98.2%" (fewer than 5 people outside it), or "hidden" (it would reveal a small count
+  elsewhere);
+- residents are published only beside a published need (need is shared by residents, so
+  residents would otherwise unlock it); ``residents_covered`` is never published;
+- the coverage curve is published at 5-minute steps (and at T) only;
+- E2SFCA access is published only where the area's need is, and only when every site's
+  catchment need (capacity ÷ ratio) is 0 or at least the threshold;
+- free-text notes carrying counts are rewritten with the same rules.
+
+Add-ons (what-if, plan, weekly profile, hotspots) are published *on top of* a coverage
+publication whose cells are frozen: the same run always publishes the same base figures,
+so two views of one run can never be differenced against each other.
+
+API
+---
+``coverage(ds, result, *, unsafe=False, round_to=None, gaps=None, hotspots=None,
+hotspot_cells=None, hotspot_surface_is_need=False, extra_meta=None) -> Published``
+    The base publication: ``.areas`` (GeoDataFrame), ``.table`` (per area + ``ALL``),
+    ``.gaps``, ``.sites``, ``.demand`` (no counts of people), ``.curve``, ``.by_type``,
+    ``.hotspots``/``.hotspot_cells`` (when given), ``.headlines`` (dict of
+    :class:`Headline`: ``need_covered``, ``need_beyond``, ``need_total``, ``backup`` and
+    ``by_type:<group>``), ``.legend`` (text explaining bands), ``.notes`` (published
+    notes), ``.metadata`` (stamped ``published_by``, ``suppression``), ``.as_dict()``.
+``closure(pub, comparison) -> pandas.DataFrame``
+    A what-if from :func:`analysis.scenario.compare_runs`, per area and ``ALL``.
+``plan(pub, site_plan, decisions=None) -> PublishedPlan``
+    Proposed sites step by step (``need_added``, ``share_covered_after``) with headlines
+    ``before``/``after``; ``decisions`` (e.g. ``layers.proposal_table``) adds columns.
+``profile(pub, weekly, result) -> PublishedProfile``
+    The weekly profile per area and overall, the worst hours and need-hours.
+``note(pub, text) -> str``
+    A free-text note with its counts of people published by the rules.
+``count_text(x)`` / ``share_text(x)``
+    Text for a published value (``"hidden"`` for a hidden one).
+
+A threshold under 5 is refused unless ``unsafe=True``; it is then stamped on every output
+(``metadata["suppression"]`` starts with ``UNSAFE``), and with 0 the metadata says that
+nothing is suppressed.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analysis import coverage as cov
+from analysis.disclosure import protect
+from analysis.scenario import CoverageResult, site_xy
+from geo import settings
+from geo.dataset import Dataset
+from geo.errors import InputError
+
+#: Stamped on the metadata of everything this module publishes (tests check it).
+GATE = "harmreach.publish"
+#: Minutes at which the coverage curve is published (plus T itself).
+CURVE_STEP_MIN = 5
+#: Shares are published to 0.1 of a percent.
+SHARE_DECIMALS = 3
+TOTAL = cov.TOTAL_CODE
+
+
+# --------------------------------------------------------------------------- values and text
+def count_text(x: float | None) -> str:
+    """A published count as text (``hidden`` when not published)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "hidden"
+    return f"{x:,.0f}"
+
+
+def share_text(x: float | None) -> str:
+    """A published share (0-1) as a percentage with one decimal (``hidden`` when not)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "hidden"
+    return f"{100 * x:.1f}%"
+
+
+@dataclass
+class Headline:
+    """One headline figure: its text (a value or a band) and, when banded, why."""
+
+    label: str
+    text: str
+    value: float | None = None
+    why: str = ""
+
+    def __str__(self) -> str:
+        """``52.1%``, or ``under 5 people (why)``."""
+        return f"{self.text} ({self.why})" if self.why else self.text
+
+
+def legend(threshold: float) -> str:
+    """What the bands mean."""
+    t = f"{threshold:g}"
+    return (
+        f"Counts of people under {t} are never shown. 'under {t} people': the figure is "
+        f"above 0 and below {t}. 'over X%': fewer than {t} people are outside the share. "
+        "'hidden': shown, it would let a small count elsewhere be worked out. Counts are "
+        "rounded to whole people and shares to 0.1 of a percent; a share is shown only "
+        "when the counts it comes from are."
+    )
+
+
+def suppression_text(threshold: float, unsafe: bool) -> str:
+    """The metadata's ``suppression`` stamp (never claims suppression when it is off)."""
+    if threshold <= 0:
+        return (
+            "UNSAFE: NO SUPPRESSION (--suppress 0 with --unsafe-suppress-below-5): counts "
+            "of people of any size are published"
+        )
+    text = (
+        f"counts of people under {threshold:g} are suppressed (null), with secondary "
+        "suppression over every published relation (totals, parts, before/after, plan "
+        "steps, curve points, hours) so they cannot be worked out; shares only where their "
+        "counts are published, else a band"
+    )
+    if unsafe or threshold < settings.SUPPRESSION_THRESHOLD:
+        text = (
+            f"UNSAFE: threshold {threshold:g} is under {settings.SUPPRESSION_THRESHOLD} "
+            f"(--unsafe-suppress-below-5); {text}"
+        )
+    return text
+
+
+def check_threshold(threshold: float, unsafe: bool) -> None:
+    """Refuse a threshold under 5 unless the unsafe option is given."""
+    if threshold < 0:
+        raise InputError("--suppress cannot be negative.", fix="use 5 or more (default 5).")
+    if threshold < settings.SUPPRESSION_THRESHOLD and not unsafe:
+        raise InputError(
+            f"--suppress {threshold:g} would publish counts of people under "
+            f"{settings.SUPPRESSION_THRESHOLD}.",
+            fix="use 5 or more; if you really must, add --unsafe-suppress-below-5 "
+            "(stamped on every output).",
+        )
+
+
+# --------------------------------------------------------------------------- the ledger
+class _Ledger:
+    """Cells (counts) and the additive relations between them; solved by ``protect``."""
+
+    def __init__(self, threshold: float) -> None:
+        self.thr = threshold
+        self.values: list[float] = []
+        self.virtual: list[bool] = []
+        self.names: list[str] = []
+        self.groups: list[tuple[int, list[int]]] = []
+        self.hidden = np.zeros(0, bool)
+        self.frozen = 0
+        self.index: dict[str, int] = {}
+
+    def add(self, name: str, value: float, virtual: bool = False) -> int:
+        v = float(value) if np.isfinite(value) else 0.0
+        self.values.append(max(v, 0.0))
+        self.virtual.append(virtual)
+        self.names.append(name)
+        self.index[name] = len(self.values) - 1
+        return len(self.values) - 1
+
+    def group(self, total: int, parts: list[int]) -> None:
+        if parts:
+            self.groups.append((total, list(parts)))
+
+    def solve(self) -> None:
+        n = len(self.values)
+        prev = np.zeros(n, bool)
+        prev[: len(self.hidden)] = self.hidden
+        frz = np.zeros(n, bool)
+        frz[: self.frozen] = True
+        self.hidden = protect(
+            np.asarray(self.values),
+            self.groups,
+            self.thr,
+            virtual=np.asarray(self.virtual, bool),
+            hidden=prev,
+            frozen=frz,
+        )
+
+    def extend(self) -> _Ledger:
+        """A copy whose cells are all decided (frozen), for an add-on."""
+        new = copy.deepcopy(self)
+        new.frozen = len(new.values)
+        return new
+
+    def shown(self, i: int) -> bool:
+        return not self.hidden[i]
+
+    def small(self, i: int) -> bool:
+        v = round(self.values[i], 6)
+        return 0 < v < self.thr
+
+    def n_hidden_real(self, start: int = 0) -> int:
+        real = ~np.asarray(self.virtual[start:], bool)
+        return int((self.hidden[start:] & real).sum())
+
+
+def _round_count(x: float, base: float) -> float:
+    return float(np.round(x / base) * base)
+
+
+def _share_headline(
+    led: _Ledger, label: str, num: int, den: int, comp: int | None, round_to: float
+) -> Headline:
+    """A share num/den: its value when both counts are published, else a band and why."""
+    thr = led.thr
+    vn, vd = led.values[num], led.values[den]
+    if led.shown(num) and led.shown(den):
+        val = round(vn / vd, SHARE_DECIMALS) if vd > 0 else float("nan")
+        return Headline(label, share_text(val), None if math.isnan(val) else val)
+    if not led.shown(den):
+        why = (
+            f"fewer than {thr:g} people in total"
+            if led.small(den)
+            else "it would reveal a small count elsewhere"
+        )
+        return Headline(label, "hidden", None, why)
+    comp_small = comp is not None and led.small(comp)
+    if led.small(num) and not comp_small:
+        return Headline(label, f"under {thr:g} people", None, "a count under the threshold")
+    if comp_small and not led.small(num) and vd > 0:
+        d = _round_count(vd, round_to)
+        pct = math.floor(1000 * max(d - thr, 0) / d) / 10 if d > 0 else 0.0
+        return Headline(
+            label,
+            f"over {pct:.1f}%",
+            None,
+            f"fewer than {thr:g} people are outside it",
+        )
+    return Headline(label, "hidden", None, "it would reveal a small count elsewhere")
+
+
+def _count_headline(led: _Ledger, label: str, i: int, round_to: float) -> Headline:
+    if led.shown(i):
+        v = _round_count(led.values[i], round_to)
+        return Headline(label, count_text(v), v)
+    if led.small(i):
+        return Headline(label, f"under {led.thr:g} people", None, "a count under the threshold")
+    return Headline(label, "hidden", None, "it would reveal a small count elsewhere")
+
+
+# --------------------------------------------------------------------------- the base
+@dataclass
+class Published:
+    """Everything of one coverage run that may leave the tool."""
+
+    areas: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    curve: pd.DataFrame
+    by_type: pd.DataFrame
+    table: pd.DataFrame
+    metadata: dict[str, object]
+    headlines: dict[str, Headline]
+    legend: str
+    notes: list[str]
+    threshold: float
+    unsafe: bool
+    round_to: float
+    suppressed_cells: int = 0
+    hotspots: gpd.GeoDataFrame | None = None
+    hotspot_cells: gpd.GeoDataFrame | None = None
+    proposals: gpd.GeoDataFrame | None = None
+    ledger: _Ledger | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, gpd.GeoDataFrame]:
+        """Spatial layers by name (hotspots and proposals only when computed)."""
+        out = {"areas": self.areas, "sites": self.sites, "gaps": self.gaps, "demand": self.demand}
+        if self.hotspots is not None:
+            out["hotspots"] = self.hotspots
+        if self.hotspot_cells is not None:
+            out["hotspot_cells"] = self.hotspot_cells
+        if self.proposals is not None:
+            out["proposals"] = self.proposals
+        return out
+
+    def count(self, x: float, *, cell: str | None = None) -> float:
+        """A published count, rounded (NaN stays NaN)."""
+        return x if x != x else _round_count(x, self.round_to)
+
+
+def _metadata(
+    ds: Dataset, result: CoverageResult, thr: float, unsafe: bool, extra: dict | None
+) -> dict[str, object]:
+    from harmreach import __version__
+
+    meta: dict[str, object] = {
+        "generator": f"harmreach {__version__}",
+        "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        **result.params.describe(),
+        "travel_model": result.model,
+        "travel_times_estimated": "estimated" in result.model,
+        "need_method": result.need_info.method,
+        "data_sources": "; ".join(ds.provenance()),
+        "illustrative_inputs": ", ".join(k for k, v in ds.illustrative.items() if v) or "none",
+        "published_by": GATE,
+        "suppression_threshold": thr,
+        "suppression": suppression_text(thr, unsafe),
+        "attribution": settings.ATTRIBUTION
+        + ("" if "estimated" in result.model else " " + settings.OSM_ATTRIBUTION),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def raw_gaps(ds: Dataset, result: CoverageResult) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Gaps of a run before disclosure control (as the dashboard computes them)."""
+    from analysis.gaps import find_gaps
+    from analysis.layers import gap_threshold, place_names
+
+    d = result.demand
+    play = result.sites[result.sites["in_play"]]
+    return find_gaps(
+        site_xy(d),
+        d["need"].to_numpy(),
+        d["residents"].to_numpy(float),
+        d["area_code"].to_numpy(),
+        d["nearest_min"].to_numpy(),
+        result.params.minutes,
+        crs=ds.crs,
+        min_need=gap_threshold(result),
+        sites_xy=site_xy(play) if len(play) else None,
+        place=place_names(d),
+        areas=ds.areas.set_index("area_code").geometry,
+    )
+
+
+def _curve_minutes(minutes: float) -> list[float]:
+    grid = list(range(CURVE_STEP_MIN, settings.CURVE_MAX_MINUTES + 1, CURVE_STEP_MIN))
+    return sorted({float(m) for m in grid} | {float(minutes)})
+
+
+def coverage(
+    ds: Dataset,
+    result: CoverageResult,
+    *,
+    unsafe: bool = False,
+    round_to: float | None = None,
+    gaps: tuple[gpd.GeoDataFrame, np.ndarray] | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_cells: gpd.GeoDataFrame | None = None,
+    hotspot_surface_is_need: bool = False,
+    extra_meta: dict | None = None,
+) -> Published:
+    """Publish a coverage run: every table, layer, headline and note, disclosure-safe.
+
+    Parameters
+    ----------
+    ds, result
+        The inputs and the raw run (``result.params.suppress`` is the threshold).
+    unsafe
+        Allow a threshold under 5 (stamped on every output).
+    round_to
+        Round published counts to a multiple of this (default: whole people).
+    gaps
+        Raw gaps and each demand point's gap rank (default: computed by :func:`raw_gaps`).
+    hotspots, hotspot_cells, hotspot_surface_is_need
+        Raw hotspot layers, and whether their need is the run's need surface (then the
+        cells add up to the published total).
+    extra_meta
+        More metadata (e.g. what the hotspots were computed on).
+    """
+    thr = float(result.params.suppress)
+    check_threshold(thr, unsafe)
+    base = float(round_to) if round_to else 1.0
+    led = _Ledger(thr)
+    t = result.table.reset_index(drop=True)
+    codes = t["area_code"].astype(str).tolist()
+    is_tot = [c == TOTAL for c in codes]
+    body = [i for i, x in enumerate(is_tot) if not x]
+    has_b = "need_backup" in t.columns
+    cols = ["need", "need_covered", "need_uncovered"] + (["need_backup"] if has_b else [])
+    cell: dict[tuple[str, str], int] = {}
+    for i, code in enumerate(codes):
+        for c in cols:
+            cell[(code, c)] = led.add(f"areas:{code}:{c}", t.at[i, c])
+        if has_b:
+            cell[(code, "single")] = led.add(
+                f"areas:{code}:covered_single",
+                t.at[i, "need_covered"] - t.at[i, "need_backup"],
+                virtual=True,
+            )
+    for code in codes:
+        led.group(
+            cell[(code, "need")], [cell[(code, "need_covered")], cell[(code, "need_uncovered")]]
+        )
+        if has_b:
+            led.group(
+                cell[(code, "need_covered")], [cell[(code, "need_backup")], cell[(code, "single")]]
+            )
+    for c in [*cols, "single"] if has_b else cols:
+        led.group(cell[(TOTAL, c)], [cell[(codes[i], c)] for i in body])
+    n_all, c_all, u_all = (cell[(TOTAL, c)] for c in ("need", "need_covered", "need_uncovered"))
+
+    # by site type, overall: covered by one kind alone, and the rest of covered
+    bt = result.by_type.reset_index(drop=True)
+    bt_cells = []
+    for _, r in bt.iterrows():
+        k = led.add(f"by_type:{r['site_group']}", r["need_covered"])
+        d_ = led.add(
+            f"by_type:{r['site_group']}:rest",
+            led.values[c_all] - float(r["need_covered"]),
+            virtual=True,
+        )
+        led.group(c_all, [k, d_])
+        # beyond reach of this kind = beyond reach of all + covered only by others
+        bt_cells.append(k)
+
+    # coverage curve at coarse minutes; the point at T is the covered total itself
+    total_need = led.values[n_all]
+    curve_raw = result.curve
+    mins = _curve_minutes(result.params.minutes)
+    q_cells: list[int] = []
+    for m in mins:
+        if m == float(result.params.minutes):
+            q_cells.append(c_all)
+            continue
+        share = float(np.interp(m, curve_raw["minutes"], curve_raw["share_covered"]))
+        exact = curve_raw.loc[curve_raw["minutes"] == m, "share_covered"]
+        if len(exact):
+            share = float(exact.iloc[0])
+        q_cells.append(led.add(f"curve:{m:g}", share * total_need if share == share else 0.0))
+    prev = None
+    for m, q in zip(mins, q_cells, strict=True):
+        if prev is not None:
+            v = led.add(f"curve:{m:g}:step", led.values[q] - led.values[prev], virtual=True)
+            led.group(q, [prev, v])
+        prev = q
+    if prev is not None:
+        tail = led.add("curve:tail", total_need - led.values[prev], virtual=True)
+        led.group(n_all, [prev, tail])
+
+    # gaps: they partition the uncovered need of their area (plus smaller clusters)
+    g_raw, rank = gaps if gaps is not None else raw_gaps(ds, result)
+    g_raw = g_raw.reset_index(drop=True)
+    g_cells = [
+        led.add(f"gaps:{int(r)}", v) for r, v in zip(g_raw["rank"], g_raw["need"], strict=True)
+    ]
+    d = result.demand
+    gap_area = pd.Series(d["area_code"].to_numpy(), index=np.asarray(rank))
+    single_area = True
+    by_area_gaps: dict[str, list[int]] = {c: [] for c in codes if c != TOTAL}
+    for gi, r in enumerate(g_raw["rank"]):
+        a = pd.unique(gap_area[gap_area.index == int(r)])
+        if len(a) != 1:
+            single_area = False
+            break
+        by_area_gaps.setdefault(str(a[0]), []).append(g_cells[gi])
+    small_need = float(g_raw.attrs.get("small_need", 0.0))
+    small_all = led.add("gaps:smaller_clusters_need", small_need)
+    if single_area:
+        rest = []
+        for code in codes:
+            if code == TOTAL:
+                continue
+            parts = by_area_gaps.get(code, [])
+            r_ = led.add(
+                f"gaps:{code}:rest",
+                led.values[cell[(code, "need_uncovered")]] - sum(led.values[p] for p in parts),
+                virtual=True,
+            )
+            led.group(cell[(code, "need_uncovered")], [*parts, r_])
+            rest.append(r_)
+        led.group(small_all, rest)
+    else:
+        led.group(u_all, [*g_cells, small_all])
+
+    # a note's count of need left out (no demand point)
+    unplaced = led.add("notes:unplaced_need", result.need_info.unplaced_total)
+
+    led.solve()
+
+    # ---------------------------------------------------------------- published frames
+    def val(i: int) -> float:
+        return _round_count(led.values[i], base) if led.shown(i) else float("nan")
+
+    out = pd.DataFrame({"area_code": codes})
+    if "area_name" in t.columns:
+        out["area_name"] = t["area_name"].to_numpy()
+    for c in cols:
+        out[c] = [val(cell[(code, c)]) for code in codes]
+    shown = {c: np.array([led.shown(cell[(code, c)]) for code in codes]) for c in cols}
+    raw_n = t["need"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sh = np.round(t["need_covered"].to_numpy(float) / raw_n, SHARE_DECIMALS)
+        out["share_covered"] = np.where(
+            shown["need"] & shown["need_covered"] & (raw_n > 0), sh, np.nan
+        )
+        if has_b:
+            sb = np.round(t["need_backup"].to_numpy(float) / raw_n, SHARE_DECIMALS)
+            out["share_backup"] = np.where(
+                shown["need"] & shown["need_backup"] & (raw_n > 0), sb, np.nan
+            )
+    if "residents" in t.columns:
+        # residents unlock need (need is shared by residents): only beside a published need
+        out["residents"] = np.where(shown["need"], np.round(t["residents"].to_numpy(float)), np.nan)
+    if "median_min" in t.columns:
+        out["median_min"] = np.where(
+            shown["need"], np.round(t["median_min"].to_numpy(float), 1), np.nan
+        )
+    notes: list[str] = []
+    if "access_e2sfca" in t.columns:
+        catch = getattr(result, "catchment_need", None)
+        ok = catch is None or not (((np.round(catch, 6) > 0) & (np.round(catch, 6) < thr)).any())
+        acc = np.round(t["access_e2sfca"].to_numpy(float), 2)
+        out["access_e2sfca"] = np.where(shown["need"] & ok, acc, np.nan)
+        if not ok:
+            notes.append(
+                f"E2SFCA access is hidden: a site's catchment holds fewer than {thr:g} "
+                "people in need, which capacity ÷ access would reveal"
+            )
+
+    areas = ds.areas.merge(
+        out.drop(columns=["area_name"], errors="ignore"), on="area_code", how="left"
+    )
+
+    gpub = g_raw.copy()
+    if len(gpub):
+        gpub["need"] = [val(c) for c in g_cells]
+        if "residents" in gpub.columns:
+            gpub["residents"] = np.where(
+                [led.shown(c) for c in g_cells], np.round(gpub["residents"].astype(float)), np.nan
+            )
+        for c in ("nearest_min", "worst_min"):
+            if c in gpub.columns:
+                gpub[c] = gpub[c].astype(float).round(1)
+        if "area_name" not in gpub.columns:
+            names = ds.areas.set_index("area_code")["area_name"]
+            gpub.insert(min(5, len(gpub.columns)), "area_name", gpub["area_code"].map(names))
+    gpub = gpub.drop(columns=[c for c in ("centre_x", "centre_y") if c in gpub.columns])
+    if "centre_lon" not in g_raw.columns and "centre_x" in g_raw.columns and len(g_raw):
+        ll = gpd.GeoSeries(
+            gpd.points_from_xy(g_raw["centre_x"], g_raw["centre_y"]), crs=ds.crs
+        ).to_crs(settings.WGS84_EPSG)
+        gpub["centre_lon"] = ll.x.round(6).to_numpy()
+        gpub["centre_lat"] = ll.y.round(6).to_numpy()
+
+    keep = [
+        c
+        for c in (
+            "postcode",
+            "area_code",
+            "nearest_min",
+            "second_min",
+            "nearest_site",
+            "n_within",
+            "covered",
+        )
+        if c in d.columns
+    ]
+    demand = d[[*keep, "geometry"]].copy()
+    for c in ("nearest_min", "second_min"):
+        if c in demand.columns:
+            demand[c] = demand[c].astype(float).round(1)
+    demand["gap"] = np.asarray(rank)
+
+    site_cols = [
+        c
+        for c in (
+            "site_id",
+            "name",
+            "type",
+            "opening_hours",
+            "capacity",
+            "active",
+            "in_play",
+            "illustrative",
+        )
+        if c in result.sites.columns
+    ]
+    sites = result.sites[[*site_cols, "geometry"]].copy()
+
+    curve = pd.DataFrame(
+        {
+            "minutes": mins,
+            "share_covered": [
+                round(led.values[q] / total_need, SHARE_DECIMALS)
+                if led.shown(q) and led.shown(n_all) and total_need > 0
+                else np.nan
+                for q in q_cells
+            ],
+        }
+    )
+    by_type = pd.DataFrame(
+        {
+            "site_group": bt["site_group"].to_numpy() if len(bt) else [],
+            "sites": bt["sites"].to_numpy() if len(bt) else [],
+            "need_covered": [val(k) for k in bt_cells],
+            "share_covered": [
+                round(led.values[k] / total_need, SHARE_DECIMALS)
+                if led.shown(k) and led.shown(n_all) and total_need > 0
+                else np.nan
+                for k in bt_cells
+            ],
+        }
+    )
+    p = result.params
+    heads = {
+        "need_covered": _share_headline(
+            led, f"need within {p.minutes:g} min by {p.mode}", c_all, n_all, u_all, base
+        ),
+        "need_beyond": _count_headline(led, f"need beyond {p.minutes:g} min", u_all, base),
+        "need_total": _count_headline(led, "need (estimated)", n_all, base),
+    }
+    if has_b:
+        heads["backup"] = _share_headline(
+            led,
+            "need with two or more sites within reach (backup)",
+            cell[(TOTAL, "need_backup")],
+            n_all,
+            None,
+            base,
+        )
+    for (_, r), k in zip(bt.iterrows(), bt_cells, strict=True):
+        heads[f"by_type:{r['site_group']}"] = _share_headline(
+            led, f"covered by {r['site_group']} alone", k, n_all, None, base
+        )
+    if result.need_info.unplaced:
+        shown_pc = ", ".join(result.need_info.unplaced[:5])
+        more = (
+            f" and {len(result.need_info.unplaced) - 5} more"
+            if len(result.need_info.unplaced) > 5
+            else ""
+        )
+        amount = _count_headline(led, "need left out", unplaced, base)
+        notes.append(
+            f"need in {len(result.need_info.unplaced)} key(s) had no demand point and was "
+            f"left out ({shown_pc}{more}): {amount.text} need"
+        )
+    meta = _metadata(ds, result, thr, unsafe, extra_meta)
+    meta["rounding"] = f"counts to a multiple of {base:g}, shares to 0.1 of a percent"
+    meta["need_covered"] = str(heads["need_covered"])
+    meta["need_covered_share"] = heads["need_covered"].value
+    meta["gaps_count"] = len(g_raw)
+    meta["smaller_clusters"] = int(g_raw.attrs.get("small_clusters", 0))
+    meta["smaller_clusters_need"] = None if not led.shown(small_all) else val(small_all)
+    meta["legend"] = legend(thr)
+    pub = Published(
+        areas=areas,
+        sites=sites,
+        demand=demand,
+        gaps=gpub,
+        curve=curve,
+        by_type=by_type,
+        table=out,
+        metadata=meta,
+        headlines=heads,
+        legend=legend(thr),
+        notes=notes,
+        threshold=thr,
+        unsafe=unsafe,
+        round_to=base,
+        suppressed_cells=led.n_hidden_real(),
+        ledger=led,
+    )
+    if hotspot_cells is not None or hotspots is not None:
+        pub.hotspot_cells, pub.hotspots = hotspot_layers(
+            pub, hotspot_cells, hotspots, same_surface=hotspot_surface_is_need
+        )
+    return pub
+
+
+# --------------------------------------------------------------------------- what-if
+def closure(pub: Published, cmp: pd.DataFrame) -> pd.DataFrame:
+    """Publish a what-if (:func:`analysis.scenario.compare_runs`) on top of its run.
+
+    Returns one row per area and ``ALL``: ``area_code``, ``area_name``, ``need``,
+    ``share_before``, ``share_after``, ``change`` (points of a share, only when both shares
+    are published), ``need_losing_access``, ``need_gaining_access``.
+    """
+    led = pub.ledger.extend()
+    base = pub.round_to
+    c = cmp.reset_index(drop=True)
+    codes = c["area_code"].astype(str).tolist()
+    idx = led.index
+    after, lost, gain = {}, {}, {}
+    for i, code in enumerate(codes):
+        n = float(c.at[i, "need"])
+        ca = float(c.at[i, "share_after"]) * n if n > 0 else 0.0
+        after[code] = led.add(f"whatif:{code}:covered_after", ca)
+        lost[code] = led.add(f"whatif:{code}:need_losing_access", c.at[i, "need_losing_access"])
+        gain[code] = led.add(f"whatif:{code}:need_gaining_access", c.at[i, "need_gaining_access"])
+    kept = {}
+    for code in codes:
+        cb = idx[f"areas:{code}:need_covered"]
+        kept[code] = led.add(
+            f"whatif:{code}:kept", led.values[cb] - led.values[lost[code]], virtual=True
+        )
+        led.group(cb, [kept[code], lost[code]])
+        led.group(after[code], [kept[code], gain[code]])
+        beyond = led.add(
+            f"whatif:{code}:beyond_after",
+            led.values[idx[f"areas:{code}:need"]] - led.values[after[code]],
+            virtual=True,
+        )
+        led.group(idx[f"areas:{code}:need"], [after[code], beyond])
+    body = [x for x in codes if x != TOTAL]
+    if TOTAL in codes:
+        for d_ in (after, lost, gain, kept):
+            led.group(d_[TOTAL], [d_[x] for x in body])
+    led.solve()
+    out = pd.DataFrame({"area_code": codes})
+    if "area_name" in c.columns:
+        out["area_name"] = c["area_name"].to_numpy()
+    shown_n = np.array([led.shown(idx[f"areas:{x}:need"]) for x in codes])
+    raw_n = c["need"].to_numpy(float)
+    out["need"] = np.where(shown_n, np.round(raw_n / base) * base, np.nan)
+    sb = [
+        round(led.values[idx[f"areas:{x}:need_covered"]] / led.values[idx[f"areas:{x}:need"]], 3)
+        if led.shown(idx[f"areas:{x}:need_covered"])
+        and led.shown(idx[f"areas:{x}:need"])
+        and led.values[idx[f"areas:{x}:need"]] > 0
+        else np.nan
+        for x in codes
+    ]
+    sa = [
+        round(led.values[after[x]] / led.values[idx[f"areas:{x}:need"]], 3)
+        if led.shown(after[x])
+        and led.shown(idx[f"areas:{x}:need"])
+        and led.values[idx[f"areas:{x}:need"]] > 0
+        else np.nan
+        for x in codes
+    ]
+    out["share_before"] = sb
+    out["share_after"] = sa
+    out["change"] = np.round(np.asarray(sa) - np.asarray(sb), 3)
+    for name, d_ in (("need_losing_access", lost), ("need_gaining_access", gain)):
+        out[name] = [
+            _round_count(led.values[d_[x]], base) if led.shown(d_[x]) else np.nan for x in codes
+        ]
+    out.attrs["published_by"] = GATE
+    out.attrs["suppressed_cells"] = led.n_hidden_real(len(pub.ledger.values))
+    return out
+
+
+# --------------------------------------------------------------------------- plan
+@dataclass
+class PublishedPlan:
+    """Proposed sites with published gains, and the before/after headlines."""
+
+    proposed: gpd.GeoDataFrame
+    headlines: dict[str, Headline]
+    metadata: dict[str, object]
+    suppressed_cells: int = 0
+
+
+def plan(
+    pub: Published, site_plan: object, decisions: gpd.GeoDataFrame | None = None
+) -> PublishedPlan:
+    """Publish a site plan (:class:`analysis.planning.SitePlan`) on top of its run.
+
+    ``need_added`` per step is a count (the steps add up to the change in need covered);
+    ``share_covered_after`` is the running share. ``decisions`` (one row per proposal, in
+    order, e.g. from ``analysis.layers.proposal_table``) contributes its other columns.
+    """
+    led = pub.ledger.extend()
+    base = pub.round_to
+    idx = led.index
+    n_all, c_all, u_all = (
+        idx[f"areas:{TOTAL}:{c}"] for c in ("need", "need_covered", "need_uncovered")
+    )
+    t = site_plan.table.reset_index(drop=True)
+    total = led.values[n_all]
+    steps, cums = [], []
+    prev = c_all
+    for i in range(len(t)):
+        s = led.add(f"plan:{i + 1}:need_added", t.at[i, "need_added"])
+        cum_v = float(t.at[i, "share_covered_after"]) * total
+        w = led.add(f"plan:{i + 1}:covered_after", cum_v)
+        led.group(w, [prev, s])
+        beyond = led.add(f"plan:{i + 1}:beyond_after", total - cum_v, virtual=True)
+        led.group(n_all, [w, beyond])
+        steps.append(s)
+        cums.append(w)
+        prev = w
+    if steps:
+        rest = led.add(
+            "plan:rest_beyond",
+            led.values[u_all] - sum(led.values[s] for s in steps),
+            virtual=True,
+        )
+        led.group(u_all, [*steps, rest])
+    led.solve()
+    prop = site_plan.proposed.reset_index(drop=True).copy()
+    if decisions is not None and len(decisions) == len(prop):
+        dec = decisions.reset_index(drop=True)
+        for col in dec.columns:
+            if col not in ("geometry", "need_added", "share_covered_after"):
+                prop[col] = dec[col].to_numpy()
+    prop["need_added"] = [
+        _round_count(led.values[s], base) if led.shown(s) else np.nan for s in steps
+    ]
+    prop["share_covered_after"] = [
+        round(led.values[w] / total, SHARE_DECIMALS)
+        if led.shown(w) and led.shown(n_all) and total > 0
+        else np.nan
+        for w in cums
+    ]
+    for c in ("x", "y", "candidate"):
+        if c in prop.columns:
+            prop = prop.drop(columns=c)
+    heads = {"before": pub.headlines["need_covered"]}
+    heads["after"] = (
+        _share_headline(led, "need covered after the plan", cums[-1], n_all, None, base)
+        if cums
+        else pub.headlines["need_covered"]
+    )
+    meta = {
+        **pub.metadata,
+        "layer": "proposed_sites",
+        "need_covered_before": heads["before"].value,
+        "need_covered_after": heads["after"].value,
+    }
+    return PublishedPlan(prop, heads, meta, led.n_hidden_real(len(pub.ledger.values)))
+
+
+# --------------------------------------------------------------------------- weekly profile
+@dataclass
+class PublishedProfile:
+    """The weekly profile (per area and overall), the worst hours and need-hours."""
+
+    table: pd.DataFrame  # area_code, area_name, day, hour, share_covered, sites_open
+    worst: pd.DataFrame
+    need_hours: Headline
+    need_hours_max: Headline
+    metadata: dict[str, object]
+
+
+def profile(pub: Published, weekly: object, result: CoverageResult) -> PublishedProfile:
+    """Publish a :class:`analysis.weekly.WeeklyProfile` on top of its run.
+
+    The hours of the week whose sets of open sites are the same have the same coverage;
+    where one hour's open sites include another's, the difference is a count of people, so
+    hours are linked like the points of a curve.
+    """
+    from analysis.hours import SLOTS_PER_DAY, weekly_masks
+
+    led = pub.ledger.extend()
+    idx = led.index
+    sites = result.sites
+    base_mask = sites["active"].to_numpy(bool)
+    if result.params.types:
+        base_mask &= sites["type"].isin(result.params.types).to_numpy()
+    s = sites[base_mask]
+    masks, _ = weekly_masks(s, assume_open_missing=result.params.assume_open)
+    hourly = masks[:, :: SLOTS_PER_DAY // 24].T  # (168, n_sites)
+    keys, inv = np.unique(hourly, axis=0, return_inverse=True)
+    inv = np.asarray(inv).ravel()
+    play = sites.loc[base_mask, "in_play"].to_numpy(bool)
+    need_by = result.table.set_index("area_code")["need"]
+    codes = [c for c in result.table["area_code"].astype(str) if c != TOTAL]
+    by_area = weekly.by_area
+    overall = weekly.overall
+    cells: dict[tuple[str, int], int] = {}
+    for k in range(len(keys)):
+        h = int(np.flatnonzero(inv == k)[0])
+        tot = led.add(f"week:{TOTAL}:{k}", float(overall["share_covered"].iloc[h]) * need_by[TOTAL])
+        cells[(TOTAL, k)] = tot
+        parts = []
+        for code in codes:
+            r = by_area[(by_area["area_code"] == code)]
+            share = float(r["share_covered"].iloc[h]) if len(r) else 0.0
+            v = share * float(need_by.get(code, 0.0)) if share == share else 0.0
+            cells[(code, k)] = led.add(f"week:{code}:{k}", v)
+            parts.append(cells[(code, k)])
+        led.group(tot, parts)
+    # nesting between open-site sets (including the run's own sites in play)
+    sets = [np.asarray(kk, bool) for kk in keys]
+    for a in range(len(sets)):
+        for b in range(len(sets)):
+            if a != b and (sets[a] <= sets[b]).all():
+                for code in [*codes, TOTAL]:
+                    lo, hi = cells[(code, a)], cells[(code, b)]
+                    v = led.add(
+                        f"week:{code}:{a}<{b}", led.values[hi] - led.values[lo], virtual=True
+                    )
+                    led.group(hi, [lo, v])
+        for code in [*codes, TOTAL]:
+            cb = idx[f"areas:{code}:need_covered"]
+            this = cells[(code, a)]
+            if (sets[a] <= play).all():
+                v = led.add(f"week:{code}:{a}<run", led.values[cb] - led.values[this], virtual=True)
+                led.group(cb, [this, v])
+            elif (play <= sets[a]).all():
+                v = led.add(f"week:{code}:run<{a}", led.values[this] - led.values[cb], virtual=True)
+                led.group(this, [cb, v])
+            rest = led.add(
+                f"week:{code}:{a}:beyond",
+                led.values[idx[f"areas:{code}:need"]] - led.values[this],
+                virtual=True,
+            )
+            led.group(idx[f"areas:{code}:need"], [this, rest])
+    led.solve()
+    names = result.table.set_index("area_code").get("area_name", pd.Series(dtype=str))
+    rows = []
+    for code in [TOTAL, *codes]:
+        n_i = idx[f"areas:{code}:need"]
+        for h in range(168):
+            k = int(inv[h])
+            ci = cells[(code, k)]
+            ok = led.shown(ci) and led.shown(n_i) and led.values[n_i] > 0
+            rows.append(
+                {
+                    "area_code": code,
+                    "area_name": names.get(code, code) if code != TOTAL else "All areas",
+                    "day": overall["day"].iloc[h],
+                    "hour": int(overall["hour"].iloc[h]),
+                    "share_covered": round(led.values[ci] / led.values[n_i], SHARE_DECIMALS)
+                    if ok
+                    else np.nan,
+                    "sites_open": int(overall["sites_open"].iloc[h]),
+                }
+            )
+    table = pd.DataFrame(rows)
+    ov = table[table["area_code"] == TOTAL]
+    worst = ov.dropna(subset=["share_covered"]).nsmallest(3, "share_covered", keep="first")
+    all_shown = all(led.shown(cells[(TOTAL, k)]) for k in range(len(keys)))
+    if all_shown:
+        nh = Headline(
+            "need-hours of access a week", f"{weekly.need_hours:,.0f}", round(weekly.need_hours)
+        )
+    else:
+        nh = Headline("need-hours of access a week", "hidden", None, "some hours are hidden")
+    full = np.ones(len(s), bool)
+    kfull = [k for k in range(len(keys)) if sets[k].all()]
+    if (
+        kfull
+        and led.shown(cells[(TOTAL, kfull[0])])
+        or (play.all() and led.shown(idx[f"areas:{TOTAL}:need_covered"]))
+    ):
+        nhm = Headline(
+            "need-hours if every site within reach were always open",
+            f"{weekly.need_hours_max:,.0f}",
+            round(weekly.need_hours_max),
+        )
+    else:
+        nhm = Headline("need-hours if always open", "hidden", None, "it would reveal a small count")
+    del full
+    meta = {
+        **{k: v for k, v in pub.metadata.items() if k != "layer"},
+        "layer": "weekly_profile",
+        "need_hours_per_week": nh.value,
+        "need_hours_if_always_open": nhm.value,
+    }
+    return PublishedProfile(table, worst, nh, nhm, meta)
+
+
+# --------------------------------------------------------------------------- hotspots
+DENSITY_BANDS = (0.0, 1.0, 5.0, 10.0, 25.0, 50.0)
+
+
+def density_band(x: float) -> str:
+    """A kernel density (need per km²) as a class: the values are linear in hidden counts."""
+    if not np.isfinite(x) or x <= 0:
+        return "0"
+    for lo, hi in zip(DENSITY_BANDS, DENSITY_BANDS[1:], strict=False):
+        if x < hi:
+            return f"{lo:g}-{hi:g}"
+    return f"{DENSITY_BANDS[-1]:g}+"
+
+
+def p_band(p: float) -> str:
+    """A p-value as a class (exact p-values are monotone in z, itself linear in counts)."""
+    if not np.isfinite(p):
+        return ""
+    for cut in (0.001, 0.01, 0.05):
+        if p < cut:
+            return f"<{cut:g}"
+    return ">=0.05"
+
+
+def hotspot_layers(
+    pub: Published,
+    cells: gpd.GeoDataFrame | None,
+    hotspots: gpd.GeoDataFrame | None,
+    *,
+    same_surface: bool = False,
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Publish hotspot cells and hotspots on top of a run.
+
+    Cell needs add up to the surface's total (the run's need when ``same_surface``), and
+    a hotspot's need is the sum of its cells'. Density and p-values are published as
+    classes, z to one decimal.
+    """
+    led = pub.ledger.extend()
+    base = pub.round_to
+    c_cells: list[int] = []
+    if cells is not None:
+        c = cells.reset_index(drop=True)
+        c_cells = [led.add(f"cells:{i}", v) for i, v in enumerate(c["need"].astype(float))]
+        total = sum(led.values[i] for i in c_cells)
+        if same_surface:
+            n_all = led.index[f"areas:{TOTAL}:need"]
+            out_ = led.add("cells:outside", led.values[n_all] - total, virtual=True)
+            led.group(n_all, [*c_cells, out_])
+        else:
+            t_ = led.add("cells:total", total, virtual=True)
+            led.group(t_, c_cells)
+    h_cells: list[int] = []
+    if hotspots is not None:
+        h = hotspots.reset_index(drop=True)
+        for i, v in enumerate(h["need"].astype(float)):
+            h_cells.append(led.add(f"hotspots:{i}", v))
+        if cells is not None and "hot" in cells.columns and len(h):
+            # hotspots are dissolved hot cells: find the cells inside each
+            hot = c[c["hot"].astype(bool)]
+            rp = hot.geometry.representative_point()
+            for i, geom in enumerate(h.geometry):
+                inside = [c_cells[j] for j in hot.index[rp.within(geom.buffer(1e-6))]]
+                led.group(h_cells[i], inside)
+    led.solve()
+    out_cells = None
+    if cells is not None:
+        out_cells = c.drop(columns=[x for x in ("row", "col") if x in c.columns]).copy()
+        out_cells["need"] = [
+            _round_count(led.values[i], base) if led.shown(i) else np.nan for i in c_cells
+        ]
+        if "density_km2" in out_cells.columns:
+            out_cells["density_class"] = out_cells["density_km2"].map(density_band)
+            out_cells = out_cells.drop(columns="density_km2")
+        if "gi_p" in out_cells.columns:
+            out_cells["gi_p_class"] = out_cells["gi_p"].map(p_band)
+            out_cells = out_cells.drop(columns="gi_p")
+        if "gi_z" in out_cells.columns:
+            out_cells["gi_z"] = out_cells["gi_z"].astype(float).round(1)
+        out_cells.attrs.update(cells.attrs)
+    out_hs = None
+    if hotspots is not None:
+        out_hs = h.copy()
+        out_hs["need"] = [
+            _round_count(led.values[i], base) if led.shown(i) else np.nan for i in h_cells
+        ]
+        if "max_z" in out_hs.columns:
+            out_hs["max_z"] = out_hs["max_z"].astype(float).round(1)
+        out_hs.attrs.update(hotspots.attrs)
+    return out_cells, out_hs
+
+
+# --------------------------------------------------------------------------- notes
+_NEED_NUM = re.compile(r"(\d[\d,]*(?:\.\d+)?)(\s+need\b)|(\bneed\s*\()(\d[\d,]*(?:\.\d+)?)(\))")
+
+
+def note(pub: Published, text: str) -> str:
+    """A free-text note whose counts of need are published by the rules.
+
+    A count under the threshold becomes ``under 5``; others are rounded to whole people.
+    """
+
+    def fix(m: re.Match) -> str:
+        raw = m.group(1) or m.group(4)
+        x = float(raw.replace(",", ""))
+        shown = (
+            f"under {pub.threshold:g}"
+            if 0 < x < pub.threshold
+            else f"{_round_count(x, pub.round_to):,.0f}"
+        )
+        if m.group(1):
+            return shown + m.group(2)
+        return m.group(3) + shown + m.group(5)
+
+    return _NEED_NUM.sub(fix, text)
