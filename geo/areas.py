@@ -237,7 +237,7 @@ def repair_polygons(
         change = (after - before) / before if before > 0 else math.inf
         what = (
             f"area '{codes[i]}' (feature {rows[i]}) is not a valid polygon ({reason}); "
-            f"repairing it changes its area from {before / 1e6:,.3f} to {after / 1e6:,.3f} km²"
+            f"repairing it changes its area from {before / 1e6:,.4f} to {after / 1e6:,.4f} km²"
         )
         if after <= 0 or (before > 0 and change < -max_loss):
             raise InputError(

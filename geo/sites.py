@@ -60,6 +60,7 @@ _EXPECT = (
 )
 _FULL_POSTCODE_FIX = "give the site's full unit postcode (e.g. WR1 2NA), or its coordinates."
 _HOURS_FIX = "use OpenStreetMap syntax, e.g. 'Mo-Fr 09:00-17:30; Sa 09:00-12:00'."
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3},\d+$")
 _DMS_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _DMS_SEPARATORS = re.compile(r"^[\s°º˚d:'′’‘\"″”“,]*$", re.I)
 
@@ -106,6 +107,10 @@ def _coordinates(raw: pd.Series, axis: str) -> tuple[np.ndarray, np.ndarray, np.
     wrong_axis = np.zeros(len(raw), dtype=bool)
     letters = ("E", "W") if axis == "lon" else ("N", "S")
     for i in np.flatnonzero(np.isnan(values) & ~blank):
+        if _DECIMAL_COMMA.match(text.iloc[i]):
+            # "52,1936": a decimal comma (semicolon-separated files from European locales).
+            values[i] = float(text.iloc[i].replace(",", "."))
+            continue
         parsed = parse_coordinate(text.iloc[i])
         if parsed is not None:
             values[i] = parsed[0]
@@ -517,8 +522,7 @@ def read_sites(
         shown = "; ".join(f"row {r}: {why}" for r, why in report.skipped[:3])
         more = " …" if len(report.skipped) > 3 else ""
         raise InputError(
-            f"no usable sites left: all {len(report.skipped)} rows have problems "
-            f"({shown}{more}).",
+            f"no usable sites left: all {len(report.skipped)} rows have problems ({shown}{more}).",
             file=src.name,
             fix="correct the rows listed.",
         )

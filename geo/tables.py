@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import json
 import logging
 import math
 import re
@@ -172,6 +173,7 @@ def read_frame(
         log.info("reading %s (%.1f MB)", src.name, size / 1e6)
     notes: list[str] = []
     src = _gunzip(src, notes)
+    expect = list(expect)
     expect_keys = {column_key(e) for e in expect}
     suffix = src.suffix
     bad_rows: dict[int, str] = {}
@@ -185,7 +187,7 @@ def read_frame(
         if suffix in {".csv", ".txt", ".tsv"}:
             df = _read_csv(src, expect_keys, notes, bad_rows, strict)
         elif suffix in {".xlsx", ".xlsm"}:
-            df = _read_xlsx(src, expect_keys, sheet, notes)
+            df = _read_xlsx(src, expect_keys, sheet, notes, list(expect))
         elif suffix in VECTOR_SUFFIXES:
             df = _read_vector(src, layer, notes)
         else:
@@ -296,7 +298,7 @@ def decode_text(raw: bytes, name: str, notes: list[str]) -> str:
         line = raw.count(b"\n", 0, nul) + 1
         n = raw.count(b"\x00")
         raise InputError(
-            f"line {line} contains a NUL byte (an invisible \\x00 character; {n} in the file), "
+            f"this row contains a NUL byte (an invisible \\x00 character; {n} in the file), "
             "which would cut text short.",
             file=name,
             row=line,
@@ -512,7 +514,9 @@ def _has_formulas(src: Source) -> bool:
     return False
 
 
-def _read_xlsx(src: Source, expect: set[str], sheet: str | None, notes: list[str]) -> pd.DataFrame:
+def _read_xlsx(
+    src: Source, expect: set[str], sheet: str | None, notes: list[str], expect_names: list[str]
+) -> pd.DataFrame:
     import openpyxl
 
     with warnings.catch_warnings():
@@ -555,8 +559,10 @@ def _read_xlsx(src: Source, expect: set[str], sheet: str | None, notes: list[str
                         else ""
                     )
                 )
+                wanted = ", ".join(list(expect_names)[:3])
                 raise InputError(
-                    f"the first sheet '{names[0]}' does not hold the expected columns; "
+                    f"the first sheet '{names[0]}' has no header with the expected columns "
+                    f"({wanted}, ...); "
                     f"the workbook has sheets {listed}{where}.",
                     file=src.name,
                     fix=f"choose the sheet to read (sheet='{(holding or names)[-1]}'; "
@@ -619,8 +625,38 @@ def _refuse_uncached_formulas(
 # --- vector files ---------------------------------------------------------------------------
 
 
+def _refuse_geojson_nul(src: Source) -> None:
+    """GDAL cuts a GeoJSON string at an escaped NUL character: find it before GDAL reads."""
+    if src.suffix not in {".geojson", ".json"} or src.size() > 256 * 1024**2:
+        return
+    raw = src.read_bytes()
+    if b"\\u0000" not in raw and b"\x00" not in raw:
+        return
+    row, column = None, None
+    try:
+        doc = json.loads(raw.decode("utf-8", errors="replace"))
+        for i, feat in enumerate(doc.get("features", []), start=1):
+            for key, value in (feat.get("properties") or {}).items():
+                if isinstance(value, str) and "\x00" in value:
+                    row, column = i, str(key)
+                    break
+            if row is not None:
+                break
+    except (ValueError, AttributeError):
+        pass
+    raise InputError(
+        "a value contains a NUL character (\\u0000), which would cut the text short.",
+        file=src.name,
+        row=row,
+        column=column,
+        fix="remove the \\u0000 characters from the file and save it again.",
+    )
+
+
 def _read_vector(src: Source, layer: str | None, notes: list[str]) -> gpd.GeoDataFrame:
     import pyogrio
+
+    _refuse_geojson_nul(src)
 
     target = src.path if src.data is None else src.data
     with warnings.catch_warnings():
@@ -663,7 +699,9 @@ def _read_vector(src: Source, layer: str | None, notes: list[str]) -> gpd.GeoDat
 def _refuse_nul(df: pd.DataFrame, name: str) -> None:
     """A NUL character in a text cell (it would truncate the name in a GeoPackage)."""
     for col in df.columns:
-        if col == "geometry" or df[col].dtype != object:
+        if col == "geometry" or not (
+            df[col].dtype == object or pd.api.types.is_string_dtype(df[col].dtype)
+        ):
             continue
         s = df[col]
         hit = s.map(lambda v: isinstance(v, str) and "\x00" in v)
