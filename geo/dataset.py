@@ -184,7 +184,8 @@ def load_dataset(
         area_gdf = place.level(level)
         origins["areas"] = Origin(
             REAL,
-            f"{place.label}: {len(area_gdf)} {level}, approximate polygons from OS Code-Point "
+            f"{place.label}: {len(area_gdf)} {level if len(area_gdf) != 1 else level[:-1]}, "
+            "approximate polygons from OS Code-Point "
             f"Open 2025.2.0 postcode positions ({how})",
         )
     target = CRS.from_user_input(area_gdf.crs)

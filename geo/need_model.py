@@ -57,7 +57,7 @@ def district_rates(codes: np.ndarray) -> tuple[pd.Series, pd.Series, list[str]]:
         hit = rate.index.isin(a.index)
         share[hit] = a.reindex(rate.index[hit]).to_numpy(float)
         if hit.any():
-            used.append("aged 15-64 by district (Census 2021)")
+            used.append("share aged 15-64 by district (ONS mid-2020 estimates)")
     prev = _read_optional(PREVALENCE_FILE, dtype={"code": str})
     if prev is not None:
         from geo.places import authorities
@@ -129,7 +129,8 @@ def model_need(demand: gpd.GeoDataFrame) -> tuple[NeedInput, str]:
         "(2019/20)"
     )
     method = (
-        f"model: {national} (or a local estimate) × residents aged 15-64"
+        f"model: {national if not any('local' in u for u in used) else 'local OCU rates'}"
+        " × residents aged 15-64"
         + (", shaped by deprivation (IMD 2019)" if shaped else "")
         + (f"; sources: {'; '.join(used)}" if used else "")
     )

@@ -163,3 +163,31 @@ def test_cli_area_runs_and_says_where_inputs_came_from() -> None:
     assert "areas: built in, real (City of Derby" in out.stdout
     assert "need: estimated" in out.stdout
     assert "1,660 in treatment" in out.stdout  # the seed's published figure beside the model's
+
+
+def test_need_model_by_hand() -> None:
+    """Two units in one district: totals by rate × adults, split by deprivation weight."""
+    import geopandas as gpd
+
+    from geo import need_model
+
+    imd = pd.read_parquet(need_model.IMD_FILE)
+    most = imd.loc[imd["imd_decile"] == 1, "lsoa11cd"].iloc[0]
+    least = imd.loc[imd["imd_decile"] == 10, "lsoa11cd"].iloc[0]
+    age = pd.read_csv(need_model.AGE_FILE, dtype={"code": str}).set_index("code")["share_15_64"]
+    demand = gpd.GeoDataFrame(
+        {
+            "postcode": ["AA1 1AA", "AA1 1AB"],
+            "residents": [1000.0, 1000.0],
+            "district_code": ["E08000018", "E08000018"],
+            "lsoa11cd": [most, least],
+        },
+        geometry=gpd.points_from_xy([0, 1], [0, 1]),
+        crs=27700,
+    )
+    need, method = need_model.model_need(demand)
+    adults = 2000 * age["E08000018"]
+    total = adults * 9.51 / 1000
+    # Weights 5 (most deprived decile) and 1 (least): 5/6 and 1/6 of the district's total.
+    assert need.table["value"].tolist() == pytest.approx([total * 5 / 6, total / 6])
+    assert "IMD 2019" in method and "9.51" in method
