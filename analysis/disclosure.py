@@ -212,15 +212,9 @@ def protect(
         # Hiding a cell in fewer relations cascades less; then the smaller the better.
         return (int(degree[c]), float(v[c]))
 
-    def pick(cells: np.ndarray) -> int | None:
-        """The cheapest positive published cell that may still be hidden."""
-        ok = cells[~hid[cells] & ~frz[cells] & ~virt[cells] & (v[cells] > 1e-9)]
-        if len(ok) == 0:
-            return None
-        return int(min(ok.tolist(), key=cost))
-
-    for _ in range(n + 1):
-        det = ~hid
+    def propagate(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which cells are known (published or worked out), and the relation that gave each."""
+        det = ~h
         via = np.full(n, -1)
         unknown = np.array([int((~det[m]).sum()) for m in members], dtype=np.int64)
         queue = [g for g in range(len(members)) if unknown[g] == 1]
@@ -236,26 +230,61 @@ def protect(
                 unknown[g2] -= 1
                 if unknown[g2] == 1:
                     queue.append(g2)
-        to_hide: set[int] = set()
+        return det, via
+
+    def pick(cells: np.ndarray) -> int | None:
+        """The cheapest positive published cell whose hiding leaves it unknown."""
+        ok = cells[~hid[cells] & ~frz[cells] & ~virt[cells] & (v[cells] > 1e-9)]
+        if len(ok) == 0:
+            return None
+        order = sorted(ok.tolist(), key=cost)
+        for c in order[:8]:
+            trial = hid.copy()
+            trial[c] = True
+            if not propagate(trial)[0][c]:
+                return int(c)
+        return int(order[0])
+
+    for _ in range(n + 1):
+        det, via = propagate(hid)
+
+        def fix_for(c: int, seen: set[int], via: np.ndarray = via) -> int | None:
+            """A cell to hide so that ``c`` is no longer worked out (back along the chain)."""
+            g = int(via[c])
+            if g < 0 or g in seen:
+                return None
+            seen.add(g)
+            cand = pick(members[g])
+            if cand is not None:
+                return cand
+            for other in members[g]:
+                if other != c and hid[other] and via[other] >= 0:
+                    cand = fix_for(int(other), seen)
+                    if cand is not None:
+                        return cand
+            return None
+
+        fix = None
         for c in np.flatnonzero(det & hid):
             if virt[c] and not small[c]:
                 continue
-            cand = pick(members[via[c]])
-            if cand is not None:
-                to_hide.add(cand)
-        for m in members:
-            if not det[m[0]]:
-                continue
-            parts = m[1:]
-            und = parts[~det[parts]]
-            if len(und) and v[und].sum() < threshold - 1e-9 and v[und].sum() > 1e-9:
-                cand = pick(parts)
-                if cand is None:
-                    cand = pick(m[:1])
-                if cand is not None:
-                    to_hide.add(cand)
-        if not to_hide:
+            fix = fix_for(int(c), set())
+            if fix is not None:
+                break
+        if fix is None:
+            for m in members:
+                if not det[m[0]]:
+                    continue
+                parts = m[1:]
+                und = parts[~det[parts]]
+                left = v[und].sum()
+                if len(und) and 1e-9 < left < threshold - 1e-9:
+                    fix = pick(parts)
+                    if fix is None:
+                        fix = pick(m[:1])
+                    if fix is not None:
+                        break
+        if fix is None:
             return hid
-        # one cell per pass (the cheapest): fixes found together often overlap
-        hid[min(to_hide, key=cost)] = True
+        hid[fix] = True  # one cell per pass: fixes found together often overlap
     return hid  # pragma: no cover - every pass hides at least one more cell

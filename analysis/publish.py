@@ -1085,3 +1085,41 @@ def note(pub: Published, text: str) -> str:
         return m.group(3) + shown + m.group(5)
 
     return _NEED_NUM.sub(fix, text)
+
+
+# --------------------------------------------------------------------------- sessions
+@dataclass
+class PublishedSessions:
+    """Satellite sessions with published need-hours."""
+
+    sessions: pd.DataFrame  # candidate, day, start, end, need_hours_added(_text)
+    headlines: dict[str, Headline]
+
+
+def sessions(pub: Published, plan_: object, length_h: float) -> PublishedSessions:
+    """Publish a session plan (:class:`analysis.sessions.SessionPlan`).
+
+    A session's need-hours divided by its length is at least the people it serves: under
+    the threshold it is shown as a band. The weekly totals before and after are rounded
+    to 168 × the threshold (a week of the threshold's people), so that the hidden hours of
+    the weekly profile and hidden sessions cannot be worked out from them.
+    """
+    thr = pub.threshold
+    week = 168.0 * max(thr, 1.0)
+    s = plan_.sessions.copy()
+    added = s["need_hours_added"].to_numpy(float)
+    small = (added > 0) & (added / max(length_h, 1e-9) < thr)
+    s["need_hours_added"] = np.where(small, np.nan, np.round(added))
+    s["need_hours_added_text"] = [
+        f"under {thr * length_h:g}" if sm else f"{a:,.0f}"
+        for sm, a in zip(small, np.round(added), strict=True)
+    ]
+
+    def coarse(x: float) -> Headline:
+        v = float(np.round(x / week) * week)
+        return Headline("need-hours a week", f"about {v:,.0f}", v, f"rounded to {week:,.0f}")
+
+    return PublishedSessions(
+        s,
+        {"before": coarse(plan_.need_hours_before), "after": coarse(plan_.need_hours_after)},
+    )

@@ -64,6 +64,9 @@ class CoverageResult:
     by_type: pd.DataFrame
     need_info: NeedSurface
     notes: list[str] = field(default_factory=list)
+    #: E2SFCA: each capacity site's weighted need in reach (capacity ÷ its ratio), for the
+    #: publishing gate (capacity ÷ access would reveal a small catchment).
+    catchment_need: np.ndarray | None = None
 
     @property
     def overall(self) -> pd.Series:
@@ -182,11 +185,13 @@ def run_coverage(
         )
     by_type = pd.DataFrame(rows, columns=["site_group", "sites", "need_covered", "share_covered"])
     cap = sites.loc[play, "capacity"].to_numpy(float)
+    catchment = None
     if play.any() and np.isfinite(cap).any() and np.nansum(cap) > 0:
         # Capacity-aware access (E2SFCA): capacity per person in need within reach.
         with_cap = np.isfinite(cap)
         t_min = engine.matrix(dxy, sxy[with_cap], limit_s=params.minutes * 60.0) / 60.0
-        access, _ = e2sfca(t_min, surface.need, cap[with_cap], params.minutes)
+        access, ratio = e2sfca(t_min, surface.need, cap[with_cap], params.minutes)
+        catchment = np.divide(cap[with_cap], ratio, out=np.zeros_like(ratio), where=ratio > 0)
         demand["access_e2sfca"] = access
         need_w = pd.Series(surface.need).groupby(demand["area_code"].to_numpy())
         num = pd.Series(surface.need * access).groupby(demand["area_code"].to_numpy()).sum()
@@ -208,6 +213,7 @@ def run_coverage(
         by_type=by_type,
         need_info=surface,
         notes=notes,
+        catchment_need=catchment,
     )
 
 
