@@ -489,3 +489,30 @@ def test_fixture_script_writes_every_case(tmp_path):
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
     assert len(paths) >= 38
     assert np.isclose(X0, 384_000) and np.isclose(Y0, 254_000)
+
+
+# --- wrong names, uploads ---------------------------------------------------------------------
+
+
+def test_workbook_named_csv_and_old_excel(messy, tmp_path):
+    p = tmp_path / "sites.csv"
+    p.write_bytes(messy["sites_second_sheet"].read_bytes())
+    err = _error(read_sites, p)
+    assert err.problem == "this is a zip or Excel file, not a CSV text file."
+    q = tmp_path / "sites.xls"
+    q.write_bytes(b"\xd0\xcf\x11\xe0")
+    err = _error(read_sites, q)
+    assert "unsupported file type '.xls'" in err.problem and "save it as .xlsx" in err.fix
+
+
+def test_uploaded_workbook_in_memory(messy, postcode_index):
+    src = Source(name="up.xlsx", data=messy["sites_second_sheet"].read_bytes())
+    sites, _ = read_sites(src, sheet="Sites", postcodes=postcode_index)
+    assert len(sites) == 2
+    err = _error(read_sites, Source(name="f.xlsx", data=messy["sites_formula"].read_bytes()))
+    assert (err.file, err.row, err.column) == ("f.xlsx", 3, "lat")
+
+
+def test_report_summary_carries_the_notes(messy, postcode_index):
+    _, rep = read_sites(messy["sites_stray_cp1252"], postcodes=postcode_index)
+    assert rep.summary().startswith("sites_stray_cp1252.csv: 3 of 3 rows used; note: 1 byte(s)")
