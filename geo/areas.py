@@ -8,13 +8,21 @@ import re
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
 from geo import crs as crsmod
 from geo import settings
 from geo.errors import InputError
-from geo.tables import Source, columns_found, find_column, read_frame, read_notes
+from geo.tables import (
+    Source,
+    columns_found,
+    find_column,
+    has_geometry,
+    read_frame,
+    read_notes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +108,7 @@ def read_areas(
             file=src.name,
             fix="save it with a CRS (in QGIS: Layer > Set CRS, then export).",
         )
-    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    empty = pd.Series(~has_geometry(gdf), index=gdf.index)
     if empty.any():
         row = int(empty[empty].index[0])
         raise InputError(

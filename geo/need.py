@@ -15,6 +15,7 @@ from geo.tables import (
     Source,
     columns_found,
     find_column,
+    has_geometry,
     numeric_column,
     read_frame,
     read_notes,
@@ -141,7 +142,7 @@ def read_need(
     polygons = isinstance(df, gpd.GeoDataFrame) and bool(
         df.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all()
     )
-    if isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any() and not polygons:
+    if has_geometry(df).any() and not polygons:
         w_c = find_column(df, "weight", "need", "count")
         if w_c is None:
             raise InputError(

@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import opening_hours as oh
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from geo import crs as crsmod
@@ -20,6 +21,7 @@ from geo.tables import (
     Source,
     columns_found,
     find_column,
+    has_geometry,
     read_frame,
     read_notes,
 )
@@ -191,7 +193,7 @@ def read_sites(
     e_c = find_column(df, "easting", "x_bng")
     n_c = find_column(df, "northing", "y_bng")
     pc_c = find_column(df, "postcode", "post_code", "postcode_unit")
-    has_geom = isinstance(df, gpd.GeoDataFrame) and df.geometry.notna().any()
+    has_geom = bool(has_geometry(df).any())
     if not (has_geom or (lon_c and lat_c) or (e_c and n_c) or pc_c):
         raise InputError(
             "no location: need lon+lat, easting+northing, postcode or a point geometry; "
@@ -261,7 +263,7 @@ def read_sites(
                 fix="save it with a CRS (GeoJSON is always WGS84; in QGIS set the layer CRS).",
             )
         geom = gdf.geometry
-        ok = (geom.notna() & ~geom.is_empty).to_numpy(bool)
+        ok = has_geometry(gdf)
         not_point = ok & (geom.geom_type != "Point").to_numpy(bool)
         if not_point.any():
             row = int(rows[np.flatnonzero(not_point)[0]])
@@ -271,8 +273,10 @@ def read_sites(
                 row=row,
                 fix="use point geometries (or centroids) for sites.",
             )
-        gx = np.where(ok, geom.x.where(ok, np.nan).to_numpy(float), np.nan)
-        gy = np.where(ok, geom.y.where(ok, np.nan).to_numpy(float), np.nan)
+        arr = np.asarray(geom.values, dtype=object)
+        gx = np.full(len(arr), np.nan)
+        gy = np.full(len(arr), np.nan)
+        gx[ok], gy[ok] = shapely.get_x(arr[ok]), shapely.get_y(arr[ok])
         declared = f"EPSG:{gdf.crs.to_epsg()}" if gdf.crs.to_epsg() else gdf.crs.name
         if gdf.crs.is_geographic:
             metres = ok & ((np.abs(gx) > 180) | (np.abs(gy) > 90))

@@ -26,6 +26,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo.errors import InputError
 
@@ -122,6 +123,14 @@ class ReadReport:
         return text
 
 
+def has_geometry(df: pd.DataFrame) -> np.ndarray:
+    """Rows with a geometry that is neither missing nor empty (without geopandas' warnings)."""
+    if not isinstance(df, gpd.GeoDataFrame):
+        return np.zeros(len(df), dtype=bool)
+    arr = np.asarray(df.geometry.values, dtype=object)
+    return ~shapely.is_missing(arr) & ~shapely.is_empty(arr)
+
+
 def column_key(name: object) -> str:
     """A column name for matching: lower case, without spaces, underscores or hyphens."""
     return re.sub(r"[\s_\-]+", "", str(name).strip().lower())
@@ -200,16 +209,20 @@ def read_frame(
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is the user's file
+        # GDAL names an upload after a temporary in-memory file: show the user's name.
+        why = re.sub(r"/vsimem/\S+?(?=['\s:]|$)", src.name, str(exc).splitlines()[0])
+        why = why.split("; It might help")[0]
         raise InputError(
-            f"cannot read the file ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+            f"cannot read the file ({type(exc).__name__}: {why[:200]}).",
             file=src.name,
             fix="check that it is a valid file of its type (open it in a spreadsheet or QGIS).",
         ) from exc
     if len(df) == 0:
+        vector = isinstance(df, gpd.GeoDataFrame)
         raise InputError(
-            "the file has a header but no data rows.",
+            "the file has no features." if vector else "the file has a header but no data rows.",
             file=src.name,
-            fix="add at least one row of data.",
+            fix="add at least one " + ("feature." if vector else "row of data."),
         )
     if suffix not in {".csv", ".txt", ".tsv"}:  # text files were checked byte by byte
         _refuse_nul(df, src.name)
@@ -685,7 +698,9 @@ def _read_vector(src: Source, layer: str | None, notes: list[str]) -> gpd.GeoDat
                 fix=f"name the layer (layer='{candidates[-1]}'; command line: "
                 f'--layer "{candidates[-1]}").',
             )
-        layer = candidates[0] if candidates else None
+        # A single-layer file is read without naming it: for an upload, GDAL names the
+        # layer after a temporary in-memory file that differs on every open.
+        layer = candidates[0] if candidates and len(all_names) > 1 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         handle = src.path if src.data is None else io.BytesIO(src.data)

@@ -516,3 +516,27 @@ def test_uploaded_workbook_in_memory(messy, postcode_index):
 def test_report_summary_carries_the_notes(messy, postcode_index):
     _, rep = read_sites(messy["sites_stray_cp1252"], postcodes=postcode_index)
     assert rep.summary().startswith("sites_stray_cp1252.csv: 3 of 3 rows used; note: 1 byte(s)")
+
+
+def test_uploaded_geojson_in_memory(messy):
+    # One layer, named by GDAL after a temporary file: read without naming it.
+    data = messy["sites_geojson_mixed"].read_bytes()
+    sites, rep = read_sites(Source(name="up.geojson", data=data), strict=False)
+    assert sites["site_id"].tolist() == ["A"] and rep.skipped[0][0] == 2
+    err = _error(read_sites, Source(name="bad.geojson", data=b"{not json"))
+    assert "/vsimem" not in str(err) and "'bad.geojson' not recognized" in err.problem
+
+
+def test_empty_geometry_collection_is_no_location(tmp_path):
+    p = tmp_path / "s.geojson"
+    p.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+        '{"site_id": "A", "name": "n", "type": "clinic"}, "geometry": '
+        '{"type": "GeometryCollection", "geometries": []}}]}',
+        encoding="utf-8",
+    )
+    err = _error(read_sites, p)
+    assert err.problem.startswith("no location")
+    q = tmp_path / "e.geojson"
+    q.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    assert _error(read_areas, q).problem == "the file has no features."
