@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -61,6 +62,8 @@ _EXPECT = (
     "opening_hours",
 )
 _FULL_POSTCODE_FIX = "give the site's full unit postcode (e.g. WR1 2NA), or its coordinates."
+#: A time to evaluate hours at once, so rules that parse but cannot be evaluated are caught.
+_HOURS_PROBE = dt.datetime(2024, 6, 10, 12, 0)
 _HOURS_FIX = "use OpenStreetMap syntax, e.g. 'Mo-Fr 09:00-17:30; Sa 09:00-12:00'."
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3},\d+$")
 _DMS_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
@@ -76,7 +79,7 @@ def parse_coordinate(text: object) -> tuple[float, str | None] | None:
     """
     if text is None:
         return None
-    s = str(text).strip().upper().replace("''", '"')
+    s = str(text).strip().upper().replace("''", '"').replace("\u2212", "-").replace("\u2013", "-")
     if not s:
         return None
     hemi = None
@@ -123,7 +126,7 @@ def _coordinates(raw: pd.Series, axis: str) -> tuple[np.ndarray, np.ndarray, np.
 def _hours_problem(text: str) -> str | None:
     """Why an opening_hours value does not parse (the analysis's parser), or None."""
     try:
-        oh.OpeningHours(text)
+        oh.OpeningHours(text).is_open(_HOURS_PROBE)
     except Exception as exc:  # noqa: BLE001 - the parser's error type varies by version
         at = re.search(r"-->\s*\d+:(\d+)", str(exc))
         where = f" at character {at.group(1)}" if at else ""

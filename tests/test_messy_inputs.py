@@ -260,6 +260,7 @@ def test_dms_coordinates_match_their_decimal_twin(messy):
         ("2°13′W", (-(2 + 13 / 60), "W")),
         ("N 52 11 32", (52 + 11 / 60 + 32 / 3600, "N")),
         ("-2.5", (-2.5, None)),
+        ("\u22122.5", (-2.5, None)),
         ("52.19N", (52.19, "N")),
         ("52°75'N", None),
         ("west", None),
