@@ -21,6 +21,12 @@ from geo.travel import EstimatedEngine, NetworkEngine
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("coverage", "backup", "equity")
+#: What each objective measures (its gains and value are in these terms).
+OBJECTIVE_LABELS = {
+    "coverage": "need newly within reach of a site",
+    "backup": "need newly within reach of two sites",
+    "equity": "rise of the lowest area share of need within reach (areas a candidate can reach)",
+}
 #: Generated candidates lie on a grid of this spacing over uncovered need.
 CANDIDATE_GRID_M = 250.0
 #: Candidates closer than this to an existing site are left out.
@@ -31,23 +37,43 @@ EXACT_MAX_PAIRS = 5_000_000
 
 @dataclass
 class PlanResult:
-    """Chosen candidates in pick order, with each one's marginal gain."""
+    """Chosen candidates in pick order, with each one's gain in the objective.
+
+    ``objective`` is what the plan adds to the objective's value (``value_after -
+    value_before``) and ``gains`` add up to it, step by step:
+
+    - ``coverage``: need newly within T of a site;
+    - ``backup``: need newly within T of two sites;
+    - ``equity``: the rise of the lowest share of need within T among the areas a candidate
+      can reach (areas whose need beyond T no candidate reaches are left out, and named in
+      ``notes``); ties are broken by the next-lowest share, then by need newly covered.
+    """
 
     chosen: np.ndarray  # candidate indices, in incremental order
-    gains: np.ndarray  # need newly covered by each, in that order
-    objective: float  # need newly covered by all chosen (for the chosen objective)
-    method: str  # "exact (HiGHS)" or "greedy"
+    gains: np.ndarray  # each one's gain in the objective, in that order
+    objective: float  # the gain of all chosen (= gains.sum())
+    method: str  # "exact (HiGHS integer program)" or "greedy"
     optimal: bool
     bound: float | None = None  # upper bound on the objective (LP/MIP dual bound)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    objective_name: str = "coverage"
+    value_before: float = 0.0  # the objective's level before: need, or a share for equity
+    value_after: float = 0.0
+    shortfall: str | None = None  # why fewer sites than asked for, when so
+    excluded_areas: list[str] = field(default_factory=list)  # equity: left out of the minimum
 
     @property
     def gap(self) -> float | None:
         """Relative gap to the bound (0 when optimal)."""
-        if self.bound is None or self.objective <= 0:
+        if self.bound is None or self.objective <= 0 or self.bound <= 0:
             return None
         return max(0.0, (self.bound - self.objective) / self.bound)
+
+    @property
+    def label(self) -> str:
+        """What the objective measures, in words."""
+        return OBJECTIVE_LABELS[self.objective_name]
 
 
 def coverage_matrix(
@@ -112,7 +138,8 @@ def greedy(
     A point needing ``deficit`` more sites earns need/deficit per new site reaching it, so
     backup coverage (two sites) progresses too. With deficits of 1 this is the classic
     maximal-covering greedy with its (1 - 1/e) guarantee (coverage is submodular).
-    Returns the chosen candidates and the need each one completed.
+    Returns the chosen candidates and the need each one completed; it stops early, with
+    fewer than k, when no candidate would complete any more need.
     """
     a = sp.csc_matrix(a, dtype=np.float64)
     r = np.ones(a.shape[0]) if deficit is None else np.asarray(deficit, float)
@@ -137,6 +164,11 @@ def greedy(
         if len(newly):
             gain = gain - a[newly].T @ credit[newly]
         gain[j] = -np.inf
+    # A last pick that completes nothing (it only reached points still short of a second
+    # site) adds nothing to the objective: leave it out rather than report a useless site.
+    while gains and gains[-1] <= 1e-12:
+        gains.pop()
+        chosen.pop()
     return np.asarray(chosen, dtype=np.int64), np.asarray(gains)
 
 
@@ -147,9 +179,10 @@ def _program(a: sp.csr_matrix, weight: np.ndarray, k: int, deficit: np.ndarray):
     cover = sp.hstack([-sp.csr_matrix(a, dtype=np.float64), sp.diags(deficit.astype(float))])
     budget = sp.hstack([sp.csr_matrix(np.ones((1, n_c))), sp.csr_matrix((1, n_d))])
     cons = [LinearConstraint(cover.tocsr(), -np.inf, 0.0), LinearConstraint(budget, 0, k)]
-    # z may stay continuous when every deficit is 1 (its optimum is then integral anyway)
-    z_int = 1 if (deficit > 1).any() else 0
-    integrality = np.concatenate([np.ones(n_c), np.full(n_d, z_int)])
+    # z may stay continuous where the deficit is 1: z <= min(1, integer) is integral at the
+    # optimum anyway. A point short of two sites must be integral (one site would earn half).
+    # On the demo's backup plan (k = 3) this took HiGHS from 47 s to 33 s.
+    integrality = np.concatenate([np.ones(n_c), (deficit > 1).astype(float)])
     return c, cons, integrality
 
 
@@ -210,12 +243,16 @@ def exact_mclp(
 def order_by_gain(
     a: sp.csr_matrix, weight: np.ndarray, chosen: np.ndarray, deficit: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Order a chosen set site by site, each time taking the one adding the most."""
+    """Order a chosen set site by site, each time taking the one adding the most.
+
+    Sites of the set that add nothing once the others are in are left out (a solver may
+    fill its budget with them); the caller reports the shortfall.
+    """
+    chosen = np.asarray(chosen, dtype=np.int64)
+    if len(chosen) == 0:
+        return chosen, np.zeros(0)
     sub = sp.csr_matrix(a)[:, chosen]
     order, gains = greedy(sub, weight, len(chosen), deficit)
-    rest = [j for j in range(len(chosen)) if j not in set(order.tolist())]
-    order = np.concatenate([order, np.asarray(rest, dtype=np.int64)])
-    gains = np.concatenate([gains, np.zeros(len(rest))])
     return chosen[order], gains
 
 
@@ -231,7 +268,7 @@ def plan_sites(
     time_limit_s: float = 60.0,
     bound: bool = True,
 ) -> PlanResult:
-    """Choose k candidates (existing sites kept) to maximise need newly covered.
+    """Choose up to k candidates (existing sites kept) that do best on the objective.
 
     Parameters
     ----------
@@ -245,12 +282,22 @@ def plan_sites(
         Existing sites within T of each demand point (default 0).
     objective
         ``coverage`` (need newly within T of a site), ``backup`` (need newly within T of two
-        sites), or ``equity`` (raise the least-covered area's share first; greedy).
+        sites), or ``equity`` (raise the lowest area share of need within T; areas whose need
+        beyond T no candidate reaches are left out of the minimum, with a note).
+    area_code
+        Area of each demand point (needed for ``equity``; also used for nothing else).
     exact
         Force the integer program (True) or greedy (False); default: exact when the matrix
-        has at most 5 million pairs.
+        has at most 5 million pairs (for equity, at most ``EQUITY_EXACT_MAX_PAIRS``).
     bound
         For greedy, also solve the LP relaxation to report the gap to optimal.
+
+    Returns
+    -------
+    PlanResult
+        With ``gains`` per step adding up to ``objective`` in the objective's own terms,
+        ``value_before``/``value_after``, and ``shortfall`` saying why when fewer than k
+        sites are placed.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'.", fix=f"use {', '.join(OBJECTIVES)}.")
@@ -267,7 +314,27 @@ def plan_sites(
     )
     t0 = time.perf_counter()
     if objective == "equity":
-        return _equity(a, need, k, existing, area_code, t0)
+        res = _equity(a, need, k, existing, area_code, exact, time_limit_s, bound)
+    else:
+        res = _covering(a, need, k, existing, objective, exact, time_limit_s, bound)
+    res.seconds = time.perf_counter() - t0
+    res.shortfall = _shortfall(res, k, a.shape[1])
+    if res.shortfall:
+        res.notes.append(res.shortfall)
+    return res
+
+
+def _covering(
+    a: sp.csr_matrix,
+    need: np.ndarray,
+    k: int,
+    existing: np.ndarray,
+    objective: str,
+    exact: bool | None,
+    time_limit_s: float,
+    bound: bool,
+) -> PlanResult:
+    """Coverage (one site within T) or backup (two sites within T), exact or greedy."""
     level = 1 if objective == "coverage" else 2
     deficit = np.clip(level - existing, 0, level).astype(float)
     weight = np.where(deficit > 0, need, 0.0)
@@ -275,29 +342,47 @@ def plan_sites(
     use_exact = exact if exact is not None else (a.nnz <= EXACT_MAX_PAIRS)
     notes = []
     if use_exact:
-        chosen, obj, optimal, bound = exact_mclp(bc, wc, k, time_limit_s, rc)
+        chosen, obj, optimal, bnd = exact_mclp(bc, wc, k, time_limit_s, rc)
         method = "exact (HiGHS integer program)"
         if not optimal:
             notes.append("time limit reached: best plan found, not proven optimal")
         chosen, gains = order_by_gain(a, weight, chosen, deficit)
     else:
         chosen, gains = greedy(bc, wc, k, rc)
-        obj = float(gains.sum())
         optimal = False
-        bound = _lp_bound(bc, wc, k, rc) if bound else None
+        bnd = _lp_bound(bc, wc, k, rc) if bound else None
         method = "greedy"
-    if len(chosen) < k:
-        notes.append(f"only {len(chosen)} candidate(s) add coverage; more would add none")
+    before = float(need[existing >= level].sum())
+    obj = float(gains.sum())
     return PlanResult(
         chosen=chosen,
         gains=gains,
-        objective=float(obj),
+        objective=obj,
         method=method,
         optimal=optimal,
-        bound=bound,
-        seconds=time.perf_counter() - t0,
+        bound=bnd,
         notes=notes,
+        objective_name=objective,
+        value_before=before,
+        value_after=before + obj,
     )
+
+
+def _shortfall(res: PlanResult, k: int, n_candidates: int) -> str | None:
+    """Why fewer than k sites were placed (None when all k were)."""
+    placed = len(res.chosen)
+    if placed >= k:
+        return None
+    head = f"asked for {k} site(s), placed {placed}: "
+    if n_candidates < k and placed == n_candidates:
+        return head + f"only {n_candidates} candidate site(s) were available"
+    why = {
+        "coverage": "no other candidate reaches need that is still beyond reach of a site",
+        "backup": "no other candidate brings more need within reach of a second site",
+        "equity": "no other candidate raises the share of need within reach of any area "
+        "it can reach",
+    }[res.objective_name]
+    return head + why
 
 
 def _lp_bound(a: sp.csr_matrix, w: np.ndarray, k: int, deficit: np.ndarray) -> float | None:
@@ -309,38 +394,284 @@ def _lp_bound(a: sp.csr_matrix, w: np.ndarray, k: int, deficit: np.ndarray) -> f
     return None if res.x is None else -float(res.fun)
 
 
-def _equity(a, need, k, existing, area_code, t0) -> PlanResult:
+#: Above this many candidate × demand pairs the exact equity program is not tried by default
+#: (max-min programs have weak relaxations: they take much longer than covering ones).
+EQUITY_EXACT_MAX_PAIRS = 200_000
+
+
+@dataclass
+class _EquitySetup:
+    """Areas, their need and covered need, and which areas the max-min ranges over."""
+
+    inv: np.ndarray  # area index of each demand point
+    codes: np.ndarray
+    total: np.ndarray  # need per area
+    base: np.ndarray  # need already within reach per area
+    ranked: np.ndarray  # bool per area: part of the minimum
+    excluded: list[str]  # areas with need beyond reach that no candidate reaches
+
+    def shares(self, covered_need: np.ndarray) -> np.ndarray:
+        """Share of need within reach per ranked area, given the need newly covered."""
+        m = self.ranked
+        return (self.base[m] + covered_need[m]) / self.total[m]
+
+
+def equity_setup(
+    a: sp.csr_matrix, need: np.ndarray, existing: np.ndarray, area_code: np.ndarray | None
+) -> _EquitySetup:
+    """Which areas the equity objective ranks: need > 0, and not beyond every candidate.
+
+    An area with need beyond reach of the existing sites none of which any candidate
+    reaches cannot be raised by any plan; keeping it would pin the minimum and make every
+    plan equally "good", so it is left out (and named).
+    """
     if area_code is None:
         raise InputError("the equity objective needs the area of each demand point.")
-    a = sp.csc_matrix(a, dtype=np.float64)
-    codes, inv = np.unique(np.asarray(area_code), return_inverse=True)
-    total = np.bincount(inv, weights=need, minlength=len(codes))
-    covered = existing >= 1
-    chosen, gains = [], []
-    for _ in range(k):
-        share = np.bincount(inv, weights=np.where(covered, need, 0.0), minlength=len(codes))
-        share = np.where(total > 0, share / np.where(total > 0, total, 1), 1.0)
-        worst = int(np.argmin(share))
-        # the candidate that adds the most need in the worst-covered area (ties: overall gain)
-        w_worst = np.where(~covered & (inv == worst), need, 0.0)
-        w_all = np.where(~covered, need, 0.0)
-        score = a.T @ w_worst + 1e-9 * (a.T @ w_all)
-        score[chosen] = -np.inf
-        j = int(np.argmax(score))
-        if score[j] <= 0:
+    need = np.asarray(need, float)
+    codes, inv = np.unique(np.asarray(area_code).astype(str), return_inverse=True)
+    inv = inv.ravel()
+    n_a = len(codes)
+    covered = np.asarray(existing) >= 1
+    total = np.bincount(inv, weights=need, minlength=n_a)
+    base = np.bincount(inv, weights=np.where(covered, need, 0.0), minlength=n_a)
+    reached = np.diff(sp.csr_matrix(a).indptr) > 0
+    reachable = np.bincount(inv, weights=np.where(~covered & reached, need, 0.0), minlength=n_a)
+    tol = 1e-12 * max(1.0, float(total.max()) if n_a else 1.0)
+    stuck = (total > tol) & (total - base > tol) & (reachable <= tol)
+    ranked = (total > tol) & ~stuck
+    return _EquitySetup(inv, codes, total, base, ranked, codes[stuck].tolist())
+
+
+def _area_gain_matrix(
+    a: sp.csr_matrix, need: np.ndarray, rows: np.ndarray, inv: np.ndarray, n_areas: int
+) -> np.ndarray:
+    """(n_candidates, n_areas): need of ``rows`` each candidate reaches, per area."""
+    onehot = sp.csr_matrix(
+        (need[rows], (np.arange(len(rows)), inv[rows])), shape=(len(rows), n_areas)
+    )
+    return np.asarray((sp.csr_matrix(a)[rows].T @ onehot).todense())
+
+
+def _leximin_pick(
+    shares: np.ndarray, add: np.ndarray, total_gain: np.ndarray, allowed: np.ndarray
+) -> int | None:
+    """The candidate whose sorted area shares are lexicographically highest (then most need).
+
+    ``shares``: current shares of the ranked areas; ``add``: (n_candidates, n_ranked) share
+    each candidate would add. None when no allowed candidate adds anything.
+    """
+    useful = allowed & (add.sum(axis=1) > 1e-12)
+    if not useful.any():
+        return None
+    idx = np.flatnonzero(useful)
+    after = np.round(np.sort(shares[None, :] + add[idx], axis=1), 12)
+    keys = [total_gain[idx]] + [after[:, c] for c in range(after.shape[1] - 1, -1, -1)]
+    return int(idx[np.lexsort(keys)[-1]])
+
+
+def _equity_greedy(
+    a: sp.csr_matrix, need: np.ndarray, k: int, existing: np.ndarray, st: _EquitySetup
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leximin greedy: each step raises the lowest ranked share most (then the next lowest).
+
+    Returns the chosen candidates and the rise of the minimum share at each step.
+    """
+    a = sp.csr_matrix(a, dtype=np.float64)
+    n_c = a.shape[1]
+    covered = np.asarray(existing) >= 1
+    n_a = len(st.codes)
+    open_rows = np.flatnonzero(~covered & (need > 0))
+    gain = _area_gain_matrix(a, need, open_rows, st.inv, n_a)  # need newly covered, per area
+    covered_need = np.zeros(n_a)
+    m = st.ranked
+    allowed = np.ones(n_c, bool)
+    chosen: list[int] = []
+    gains: list[float] = []
+    ac = sp.csc_matrix(a)
+    while len(chosen) < k and m.any():
+        shares = st.shares(covered_need)
+        j = _leximin_pick(shares, gain[:, m] / st.total[m], gain.sum(axis=1), allowed)
+        if j is None:
             break
-        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
-        newly = col[~covered[col]]
-        chosen.append(j)
-        gains.append(float(need[newly].sum()))
+        col = ac.indices[ac.indptr[j] : ac.indptr[j + 1]]
+        newly = col[~covered[col] & (need[col] > 0)]
         covered[newly] = True
+        covered_need += np.bincount(st.inv[newly], weights=need[newly], minlength=n_a)
+        if len(newly):
+            gain -= _area_gain_matrix(a, need, newly, st.inv, n_a)
+        allowed[j] = False
+        chosen.append(j)
+        gains.append(float(st.shares(covered_need).min() - shares.min()))
+    return np.asarray(chosen, np.int64), np.asarray(gains)
+
+
+def _equity_program(
+    a: sp.csr_matrix, need: np.ndarray, existing: np.ndarray, st: _EquitySetup, k: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of the max-min program: (matrix, weights, area per row, kept candidates, areas).
+
+    Points already within reach, without need, out of every candidate's reach or in areas
+    left out drop; points with the same area and candidate set merge.
+    """
+    a = sp.csr_matrix(a)
+    covered = np.asarray(existing) >= 1
+    reached = np.diff(a.indptr) > 0
+    keep = ~covered & (need > 0) & reached & st.ranked[st.inv]
+    ak = a[keep]
+    w = need[keep]
+    area = st.inv[keep]
+    keys = [
+        ak.indices[ak.indptr[i] : ak.indptr[i + 1]].tobytes() + int(area[i]).to_bytes(4, "little")
+        for i in range(ak.shape[0])
+    ]
+    codes, _ = pd.factorize(pd.Series(keys, dtype=object))
+    w2 = np.bincount(codes, weights=w) if len(w) else np.zeros(0)
+    first = np.unique(codes, return_index=True)[1] if len(w) else np.zeros(0, np.int64)
+    ak, area = ak[first], area[first]
+    cand = undominated(ak) if ak.shape[0] else np.zeros(0, np.int64)
+    return ak[:, cand], w2, area, cand, np.flatnonzero(st.ranked)
+
+
+def _equity_milp(
+    ak: sp.csr_matrix,
+    w: np.ndarray,
+    area: np.ndarray,
+    ranked: np.ndarray,
+    st: _EquitySetup,
+    k: int,
+    *,
+    t_min: float | None,
+    relax: bool,
+    time_limit_s: float,
+):
+    """Phase 1 (``t_min`` None): max t, the lowest share; phase 2: max need with t ≥ t_min.
+
+    Variables x (candidates, binary), z (rows, [0, 1]), t; z_r ≤ Σ_j a_rj x_j;
+    base_m + Σ_{r in m} w_r z_r ≥ t total_m for every ranked area m; Σ x ≤ k.
+    """
+    n_r, n_c = ak.shape
+    pos = {int(m): i for i, m in enumerate(ranked)}
+    cover = sp.hstack(
+        [-sp.csr_matrix(ak, dtype=np.float64), sp.identity(n_r), sp.csr_matrix((n_r, 1))]
+    )
+    rows_m = np.array([pos[int(x)] for x in area], dtype=np.int64)
+    area_w = sp.csr_matrix((w, (rows_m, np.arange(n_r))), shape=(len(ranked), n_r))
+    t_col = sp.csr_matrix(st.total[ranked].reshape(-1, 1))
+    share = sp.hstack([sp.csr_matrix((len(ranked), n_c)), -area_w, t_col])
+    budget = sp.hstack([sp.csr_matrix(np.ones((1, n_c))), sp.csr_matrix((1, n_r + 1))])
+    cons = [
+        LinearConstraint(cover.tocsr(), -np.inf, 0.0),
+        LinearConstraint(share.tocsr(), -np.inf, st.base[ranked]),
+        LinearConstraint(budget.tocsr(), 0, k),
+    ]
+    lb = np.zeros(n_c + n_r + 1)
+    ub = np.ones(n_c + n_r + 1)
+    if t_min is None:
+        c = np.zeros(n_c + n_r + 1)
+        c[-1] = -1.0
+    else:
+        c = np.concatenate([np.zeros(n_c), -w, [0.0]])
+        lb[-1] = t_min
+    integrality = None if relax else np.concatenate([np.ones(n_c), np.zeros(n_r + 1)])
+    return milp(
+        c=c,
+        constraints=cons,
+        integrality=integrality,
+        bounds=Bounds(lb, ub),
+        options={"time_limit": time_limit_s, "disp": False},
+    )
+
+
+def _equity_exact(
+    a: sp.csr_matrix,
+    need: np.ndarray,
+    k: int,
+    existing: np.ndarray,
+    st: _EquitySetup,
+    time_limit_s: float,
+) -> tuple[np.ndarray, bool, float | None]:
+    """Max-min optimum (then the most need covered among max-min plans): (set, optimal, t)."""
+    ak, w, area, cand, ranked = _equity_program(a, need, existing, st, k)
+    if ak.shape[0] == 0 or len(cand) == 0:
+        return np.zeros(0, np.int64), True, None
+    p1 = _equity_milp(
+        ak, w, area, ranked, st, k, t_min=None, relax=False, time_limit_s=time_limit_s
+    )
+    if p1.x is None:
+        raise InputError(f"the solver found no equity plan ({p1.message}).")
+    t_star = float(p1.x[-1])
+    # Phase 2 keeps the lowest share at its optimum (less a rounding margin) and covers the
+    # most need: among max-min plans, the one a planner would pick.
+    p2 = _equity_milp(
+        ak,
+        w,
+        area,
+        ranked,
+        st,
+        k,
+        t_min=max(0.0, t_star - 1e-9),
+        relax=False,
+        time_limit_s=time_limit_s,
+    )
+    x = p1.x if p2.x is None else p2.x
+    chosen = cand[x[: len(cand)] > 0.5]
+    bound = None if p1.get("mip_dual_bound") is None else float(-p1.mip_dual_bound)
+    return chosen, p1.status == 0 and (p2.x is None or p2.status == 0), bound
+
+
+def _equity(
+    a: sp.csr_matrix,
+    need: np.ndarray,
+    k: int,
+    existing: np.ndarray,
+    area_code: np.ndarray | None,
+    exact: bool | None,
+    time_limit_s: float,
+    bound: bool,
+) -> PlanResult:
+    """Raise the lowest area share of need within reach, greedily or exactly."""
+    st = equity_setup(a, need, existing, area_code)
+    notes = []
+    if st.excluded:
+        notes.append(
+            f"{len(st.excluded)} area(s) have need beyond reach that no candidate reaches and "
+            "are left out of the lowest share: " + ", ".join(st.excluded[:10])
+        )
+    before = float(st.shares(np.zeros(len(st.codes))).min()) if st.ranked.any() else 1.0
+    use_exact = exact if exact is not None else (a.nnz <= EQUITY_EXACT_MAX_PAIRS)
+    bnd_t = None
+    if use_exact:
+        chosen, optimal, bnd_t = _equity_exact(a, need, k, existing, st, time_limit_s)
+        if not optimal:
+            notes.append("time limit reached: best plan found, not proven optimal")
+        # site by site in the same leximin order as greedy, dropping sites that add nothing
+        sub_order, gains = _equity_greedy(sp.csr_matrix(a)[:, chosen], need, k, existing, st)
+        chosen = chosen[sub_order]
+        method = "exact (HiGHS integer program: max-min share, then most need)"
+    else:
+        chosen, gains = _equity_greedy(a, need, k, existing, st)
+        optimal = False
+        method = "greedy (raise the lowest area share first)"
+        if bound and st.ranked.any():
+            ak, w, area, cand, ranked = _equity_program(a, need, existing, st, k)
+            if ak.shape[0]:
+                lp = _equity_milp(
+                    ak, w, area, ranked, st, k, t_min=None, relax=True, time_limit_s=time_limit_s
+                )
+                bnd_t = None if lp.x is None else float(-lp.fun)
+    obj = float(gains.sum())
     return PlanResult(
-        np.asarray(chosen, np.int64),
-        np.asarray(gains),
-        float(np.sum(gains)),
-        "greedy (raise the least-covered area first)",
-        False,
-        seconds=time.perf_counter() - t0,
+        chosen=np.asarray(chosen, np.int64),
+        gains=gains,
+        objective=obj,
+        method=method,
+        optimal=optimal,
+        bound=None if bnd_t is None else max(0.0, bnd_t - before),
+        notes=notes,
+        objective_name="equity",
+        value_before=before,
+        value_after=before + obj,
+        excluded_areas=st.excluded,
     )
 
 
@@ -383,6 +714,20 @@ def generate_candidates(
     return cand
 
 
+TABLE_COLUMNS = [
+    "order",
+    "candidate",
+    "x",
+    "y",
+    "need_added",
+    "share_covered_after",
+    "share_backup_after",
+    "min_area_share_after",
+    "areas_gaining",
+    "area_code",
+]
+
+
 def incremental_table(
     plan: PlanResult,
     a: sp.csr_matrix,
@@ -392,38 +737,81 @@ def incremental_table(
     area_names: pd.Series,
     cand_xy: np.ndarray,
 ) -> pd.DataFrame:
-    """Site by site: need newly covered, cumulative share covered, and the areas that gain."""
+    """Site by site, recomputed from the coverage matrix: what each one adds, and after it.
+
+    Columns: ``need_added`` (the objective's gain in need: need newly within reach of a site
+    for ``coverage`` and ``equity``, newly within reach of two sites for ``backup``),
+    ``share_covered_after`` (one site within T), ``share_backup_after`` (two sites),
+    ``min_area_share_after`` (the lowest share of need within reach among the areas a
+    candidate can reach, the equity objective), ``areas_gaining`` (up to three names, most
+    ``need_added`` first) and ``area_code`` (the first of them). ``attrs`` hold the values
+    before the first site (``share_covered_before``, ``share_backup_before``,
+    ``min_area_share_before``), ``objective``, ``objective_label`` and ``objective_gains``
+    (per step, in the objective's terms: they add up to ``plan.objective``).
+    """
     need = np.asarray(need, float)
-    covered = np.asarray(existing_count) >= 1
+    count = np.asarray(existing_count, dtype=np.int64).copy()
     total = need.sum()
-    rows = []
+    codes = np.asarray(area_code).astype(str)
+    st = equity_setup(a, need, count, codes)
     a = sp.csc_matrix(a)
-    codes = np.asarray(area_code)
-    base = need[covered].sum()
+    objective = plan.objective_name
+
+    def shares() -> tuple[float, float, float]:
+        one = float(need[count >= 1].sum() / total) if total else np.nan
+        two = float(need[count >= 2].sum() / total) if total else np.nan
+        if not st.ranked.any():
+            return one, two, np.nan
+        covered_area = np.bincount(
+            st.inv, weights=np.where(count >= 1, need, 0.0), minlength=len(st.codes)
+        )
+        low = float((covered_area[st.ranked] / st.total[st.ranked]).min())
+        return one, two, low
+
+    one0, two0, low0 = shares()
+    rows = []
+    prev = {"coverage": need[count >= 1].sum(), "backup": need[count >= 2].sum(), "equity": low0}
+    steps = []
     for step, j in enumerate(plan.chosen, start=1):
         col = a.indices[a.indptr[j] : a.indptr[j + 1]]
-        newly = col[~covered[col]]
-        covered[newly] = True
+        count[col] += 1
+        level = 2 if objective == "backup" else 1
+        gained = col[count[col] == level]  # reached the objective's level at this step
         gain_by_area = (
-            pd.Series(need[newly]).groupby(codes[newly]).sum().sort_values(ascending=False)
+            pd.Series(need[gained]).groupby(codes[gained]).sum().sort_values(ascending=False)
         )
         gain_by_area = gain_by_area[gain_by_area > 0]
+        one, two, low = shares()
+        now = {"coverage": need[count >= 1].sum(), "backup": need[count >= 2].sum(), "equity": low}
+        steps.append(float(now[objective] - prev[objective]))
+        prev = now
         rows.append(
             {
                 "order": step,
                 "candidate": int(j),
                 "x": float(cand_xy[j, 0]),
                 "y": float(cand_xy[j, 1]),
-                "need_added": float(need[newly].sum()),
-                "share_covered_after": float(need[covered].sum() / total) if total else np.nan,
+                "need_added": float(need[gained].sum()),
+                "share_covered_after": one,
+                "share_backup_after": two,
+                "min_area_share_after": low,
                 "areas_gaining": ", ".join(
                     str(area_names.get(c, c)) for c in gain_by_area.index[:3]
                 ),
                 "area_code": gain_by_area.index[0] if len(gain_by_area) else None,
             }
         )
-    df = pd.DataFrame(rows)
-    df.attrs["share_covered_before"] = base / total if total else np.nan
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    df.attrs.update(
+        {
+            "share_covered_before": one0,
+            "share_backup_before": two0,
+            "min_area_share_before": low0,
+            "objective": objective,
+            "objective_label": OBJECTIVE_LABELS[objective],
+            "objective_gains": steps,
+        }
+    )
     return df
 
 
@@ -436,7 +824,12 @@ def proposed_sites(table: pd.DataFrame, crs: object) -> gpd.GeoDataFrame:
 
 @dataclass
 class SitePlan:
-    """A plan for a coverage run: proposed sites, the incremental table, before and after."""
+    """A plan for a coverage run: proposed sites, the incremental table, before and after.
+
+    ``share_before``/``share_after`` are shares of need within reach of one site, whatever
+    the objective; the objective's own values are ``result.value_before``/``value_after``
+    (and the table's attrs), its per-step gains ``result.gains``.
+    """
 
     proposed: gpd.GeoDataFrame
     table: pd.DataFrame
@@ -445,6 +838,12 @@ class SitePlan:
     share_after: float
     n_candidates: int
     candidates_from: str
+    objective: str = "coverage"
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why fewer sites than asked for were proposed (None when all were)."""
+        return self.result.shortfall
 
 
 def plan_for_run(
@@ -502,16 +901,21 @@ def plan_for_run(
     )
     names = area_names if area_names is not None else pd.Series(dtype=str)
     table = incremental_table(res, a, need, existing, d["area_code"].to_numpy(), names, cand)
+    if not np.allclose(table.attrs["objective_gains"], res.gains, rtol=1e-9, atol=1e-9):
+        # the solver's own account and the recount from the matrix must agree
+        log.error("plan gains %s disagree with the recount %s", res.gains, table.attrs)
+        res.notes.append("internal check: the per-site gains disagree with a recount")
     before = float(table.attrs.get("share_covered_before", run.share_covered))
     after = float(table["share_covered_after"].iloc[-1]) if len(table) else before
     return SitePlan(
         proposed=proposed_sites(table, d.crs)
         if len(table)
-        else gpd.GeoDataFrame(table, geometry=[], crs=d.crs),
+        else gpd.GeoDataFrame(table.drop(columns=["x", "y"]), geometry=[], crs=d.crs),
         table=table,
         result=res,
         share_before=before,
         share_after=after,
         n_candidates=len(cand),
         candidates_from=candidates_from,
+        objective=objective,
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from analysis.hours import DAYS
-from analysis.planning import exact_mclp, greedy
+from analysis.planning import exact_mclp, greedy, order_by_gain
 from geo.errors import InputError
 
 #: Sessions may start on the hour from FIRST_START to LAST_START (a satellite's day).
@@ -25,6 +25,7 @@ class SessionPlan:
     need_hours_before: float
     need_hours_after: float
     method: str
+    notes: list[str] = field(default_factory=list)  # e.g. why fewer sessions than asked for
 
 
 def session_slots(
@@ -98,8 +99,6 @@ def plan_sessions(
     w = np.asarray(weights)
     if exact:
         chosen, _obj, _opt, _bound = exact_mclp(a, w, n_sessions)
-        from analysis.planning import order_by_gain
-
         chosen, gains = order_by_gain(a, w, chosen)
         method = "exact (HiGHS integer program)"
     else:
@@ -115,4 +114,10 @@ def plan_sessions(
             "need_hours_added": gains,
         }
     )
-    return SessionPlan(out, before, before + float(np.sum(gains)), method)
+    notes = []
+    if len(chosen) < n_sessions:
+        notes.append(
+            f"asked for {n_sessions} session(s), placed {len(chosen)}: no other session adds "
+            "need-hours of access (every hour its candidates reach is already served or taken)"
+        )
+    return SessionPlan(out, before, before + float(np.sum(gains)), method, notes)
