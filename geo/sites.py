@@ -65,6 +65,7 @@ _FULL_POSTCODE_FIX = "give the site's full unit postcode (e.g. WR1 2NA), or its 
 #: A time to evaluate hours at once, so rules that parse but cannot be evaluated are caught.
 _HOURS_PROBE = dt.datetime(2024, 6, 10, 12, 0)
 _HOURS_FIX = "use OpenStreetMap syntax, e.g. 'Mo-Fr 09:00-17:30; Sa 09:00-12:00'."
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3},\d+$")
 _DMS_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _DMS_SEPARATORS = re.compile(r"^[\s°º˚d:'′’‘\"″”“,]*$", re.I)
@@ -556,7 +557,8 @@ def _geocode_postcodes(
     Values are normalised to plain Python strings before the index sees them, so a missing
     value can never reach a boolean mask as ``pd.NA``.
     """
-    text = [None if pd.isna(v) else str(v).strip() for v in raw_col.to_list()]
+    # Invisible characters pasted from web pages (zero-width space, BOM, soft hyphen) go.
+    text = [None if pd.isna(v) else _INVISIBLE.sub("", str(v)).strip() for v in raw_col.to_list()]
     unit_pos: list[int] = []
     canon_units: list[str] = []
     for i in np.flatnonzero(need):

@@ -456,17 +456,35 @@ def _read_csv(
     text = decode_text(src.read_bytes(), src.name, notes)
     if not text.strip():
         raise InputError("the file is empty.", file=src.name, fix="export it again with data.")
-    delim = "\t" if src.suffix == ".tsv" else sniff_delimiter(text)
+    # Excel's "sep=;" first line names the delimiter.
+    hint = re.match(r"^\s*sep=(.)\s*?(\r\n|\n|\r)", text, re.I)
+    first_line = 1
+    if hint:
+        delim = hint.group(1)
+        text = text[hint.end() :]
+        first_line = 2
+    else:
+        delim = "\t" if src.suffix == ".tsv" else sniff_delimiter(text)
     if delim != ",":
-        notes.append(f"values are separated by {_DELIMITER_NAMES[delim]}s")
+        name = _DELIMITER_NAMES.get(delim, f"'{delim}' character")
+        notes.append(f"values are separated by {name}s")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     records: list[tuple[int, list[str | None]]] = []
-    line = 0
-    for cells in reader:
-        start = line + 1
-        line = reader.line_num
-        if cells:
-            records.append((start, list(cells)))
+    line = first_line - 1
+    try:
+        for cells in reader:
+            start = line + 1
+            line = reader.line_num + first_line - 1
+            if cells:
+                records.append((start, list(cells)))
+    except csv.Error as exc:
+        raise InputError(
+            f"this row cannot be read as CSV ({exc}).",
+            file=src.name,
+            row=line + 1,
+            fix='check for a quote (") that is never closed, or a value too long for a '
+            "cell (over 131,072 characters).",
+        ) from exc
     return _frame(
         records,
         expect,

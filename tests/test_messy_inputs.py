@@ -541,3 +541,21 @@ def test_empty_geometry_collection_is_no_location(tmp_path):
     q = tmp_path / "e.geojson"
     q.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     assert _error(read_areas, q).problem == "the file has no features."
+
+
+def test_excel_sep_hint_line(write, postcode_index):
+    p = write("s.csv", "sep=;\nsite_id;name;type;postcode\nA;Boots, High St;pharmacy;WR1 2NA\n")
+    sites, rep = read_sites(p, postcodes=postcode_index)
+    assert sites["name"].tolist() == ["Boots, High St"] and sites["source_row"].tolist() == [3]
+
+
+def test_unclosed_quote_and_overlong_cell(write):
+    p = write("s.csv", 'site_id,name,type,postcode\nA,"' + "x" * 200_000 + "\n")
+    err = _error(read_sites, p)
+    assert err.row == 2 and "cannot be read as CSV" in err.problem
+
+
+def test_invisible_characters_in_a_postcode(write, postcode_index):
+    p = write("s.csv", "site_id,name,type,postcode\nA,a,pharmacy,WR1\u200b 2NA\u00a0\n")
+    sites, _ = read_sites(p, postcodes=postcode_index)
+    assert sites["postcode"].tolist() == ["WR1 2NA"]
