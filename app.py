@@ -5,23 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import OrderedDict
+from textwrap import dedent
 
 import altair as alt
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import streamlit as st
-from branca.element import Element
+from jinja2 import Template
 from streamlit_folium import st_folium
 
 from analysis import exports
-from analysis.disclosure import suppress_group, suppress_values
+from analysis.disclosure import suppress_values
+from analysis.gaps import cluster_points
 from analysis.hotspots import find_hotspots
 from analysis.hours import DAYS
-from analysis.layers import Layers, build_layers
+from analysis.layers import Layers, build_layers, proposal_table
 from analysis.planning import SitePlan, plan_for_run
-from analysis.report_map import report_map
+from analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
 from analysis.scenario import (
     CoverageResult,
     Params,
@@ -33,6 +37,16 @@ from analysis.scenario import (
     with_sites_changed,
 )
 from analysis.weekly import WeeklyProfile, weekly_profile
+from app_pages.format import (
+    app_message,
+    closure_change,
+    km,
+    num,
+    pct,
+    shortfall_text,
+    worst_periods,
+)
+from app_pages.safe import plain_markdown, safe_html
 from geo import settings
 from geo.dataset import DEMO_COUNTS, Dataset, load_dataset
 from geo.errors import InputError
@@ -86,32 +100,41 @@ def demo_dataset() -> Dataset:
 def _session_cache() -> dict:
     # Results for uploaded files live in this session only: never in a global cache, so
     # one user's data can never be served to another session.
-    return st.session_state.setdefault("_results", {})
+    return st.session_state.setdefault("_results", OrderedDict())
+
+
+@st.cache_resource(show_spinner=False)
+def _demo_store() -> OrderedDict:
+    """Results for the demo county, shared by every session of this server.
+
+    Streamlit runs this file afresh on every rerun, so a module-level dict is rebuilt each
+    time and never hits; ``st.cache_resource`` keeps one store for the server's life. Keys
+    are plain values (the parameters); values are read-only results.
+    """
+    return OrderedDict()
+
+
+#: Results kept per store (least recently used dropped first).
+STORE_SIZE = {"demo": 300, "upload": 60}
 
 
 def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001, ANN201
-    """Memoise ``fn(*args)``: global for the demo, per session for uploads."""
+    """Memoise ``fn(*args)`` by plain values: global for the demo, per session for uploads."""
     if data_key == "demo":
-        return _demo_cached(name, params, fn, *args)
-    store = _session_cache()
-    key = (data_key, name, params)
-    if key not in store:
-        if len(store) > 40:
-            store.clear()
-        store[key] = fn(*args)
-    return store[key]
-
-
-_DEMO_STORE: dict = {}
-
-
-def _demo_cached(name, params, fn, *args):  # noqa: ANN001, ANN202
-    key = (name, params)
-    if key not in _DEMO_STORE:
-        if len(_DEMO_STORE) > 200:
-            _DEMO_STORE.clear()
-        _DEMO_STORE[key] = fn(*args)
-    return _DEMO_STORE[key]
+        store, key, size = _demo_store(), (name, params), STORE_SIZE["demo"]
+    else:
+        store, key, size = _session_cache(), (data_key, name, params), STORE_SIZE["upload"]
+    stats = st.session_state.setdefault("_cache_stats", {"hits": 0, "misses": 0})
+    if key in store:
+        store.move_to_end(key)
+        stats["hits"] += 1
+        return store[key]
+    stats["misses"] += 1
+    value = fn(*args)
+    store[key] = value
+    while len(store) > size:
+        store.popitem(last=False)
+    return value
 
 
 def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Layers]:
@@ -124,21 +147,32 @@ def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Laye
     return cached(data_key, "coverage", tuple(p.describe().items()), go)
 
 
-def hotspot_layer(ds: Dataset, data_key: str, need: np.ndarray) -> gpd.GeoDataFrame:
-    """Gi* hotspots of the demo's client counts (or of the need surface for uploads)."""
+def hotspot_raw(
+    ds: Dataset, data_key: str, need: np.ndarray
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Cells and Gi* hotspots of the demo's client counts (of the need surface for uploads)."""
 
-    def go() -> gpd.GeoDataFrame:
+    def go() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         if data_key == "demo":
             from analysis.need import need_surface
 
             weights = need_surface(ds.demand, read_need(DEMO_COUNTS)).need
         else:
             weights = need
-        _, hs = find_hotspots(site_xy(ds.demand), weights, ds.areas.union_all(), crs=ds.crs)
-        hs["need"] = suppress_values(hs["need"].to_numpy(float), settings.SUPPRESSION_THRESHOLD)
-        return hs
+        res = ds.demand["residents"].to_numpy(float) if "residents" in ds.demand else None
+        return find_hotspots(
+            site_xy(ds.demand), weights, ds.areas.union_all(), residents=res, crs=ds.crs
+        )
 
     return cached(data_key, "hotspots", (), go)
+
+
+def hotspot_layer(ds: Dataset, data_key: str, need: np.ndarray, thr: int) -> gpd.GeoDataFrame:
+    """Hotspots for the map, their counts suppressed under the threshold."""
+    _, hs = hotspot_raw(ds, data_key, need)
+    hs = hs.copy()
+    hs["need"] = suppress_values(hs["need"].to_numpy(float), thr)
+    return hs
 
 
 def reach_polygon(ds: Dataset, data_key: str, result: CoverageResult):  # noqa: ANN201
@@ -148,9 +182,11 @@ def reach_polygon(ds: Dataset, data_key: str, result: CoverageResult):  # noqa: 
     def go():  # noqa: ANN202
         play = result.sites[result.sites["in_play"]]
         geom = reachable_area(build_engine(p, None), site_xy(play), p.minutes)
+        # 15 m is far below what the map can show at county zoom; it keeps the page light
         return (
             gpd.GeoSeries([geom], crs=ds.crs)
             .intersection(ds.areas.union_all())
+            .simplify(15)
             .to_crs(settings.WGS84_EPSG)
             .iloc[0]
         )
@@ -179,6 +215,18 @@ def plan(
     return cached(data_key, "plan", key, go)
 
 
+def proposals(
+    ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan, key: tuple
+) -> gpd.GeoDataFrame:
+    """The plan's proposals as decisions (rank, place, distance, need added; suppressed)."""
+    return cached(
+        data_key,
+        "proposals",
+        (tuple(result.params.describe().items()), *key),
+        lambda: proposal_table(ds, result, sp.proposed),
+    )
+
+
 def week(ds: Dataset, data_key: str, result: CoverageResult) -> WeeklyProfile:
     """Coverage for every hour of the week."""
     p = result.params
@@ -202,18 +250,6 @@ def closure(ds: Dataset, data_key: str, result: CoverageResult, site_id: str) ->
 
 
 # ---------------------------------------------------------------- helpers
-def pct(x: float | None) -> str:
-    """A share as a percentage, or 'suppressed'."""
-    return (
-        "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
-    )
-
-
-def num(x: float | None) -> str:
-    """A published count, or 'suppressed'."""
-    return "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
-
-
 def upload(label: str, types: list[str], key: str) -> Source | None:
     """A size-checked upload, read into memory (never written to disk, never unpickled)."""
     f = st.sidebar.file_uploader(label, type=types, key=key)
@@ -229,42 +265,54 @@ def upload(label: str, types: list[str], key: str) -> Source | None:
     return Source(name=f.name, data=data)
 
 
+DEMO_CHOICE = "Demo county (Worcestershire)"
+FILES_CHOICE = "My files"
+
+
+def data_source() -> tuple[Dataset, str]:
+    """The data-source section of the sidebar: the dataset and its cache key.
+
+    A new source (e.g. an English local authority chosen by name) is one more radio option
+    here and one branch that returns ``(dataset, key)``; the key must be a plain string
+    naming the source ("demo" is shared by every session, anything else is per session).
+    """
+    sb = st.sidebar
+    sb.header("Data")
+    choice = sb.radio("Inputs", [DEMO_CHOICE, FILES_CHOICE], label_visibility="collapsed")
+    if choice == DEMO_CHOICE:
+        return demo_dataset(), "demo"
+    sites = upload(
+        "Sites (CSV, XLSX, GeoJSON, GeoPackage)",
+        ["csv", "xlsx", "geojson", "json", "gpkg"],
+        "up_sites",
+    )
+    areas = upload(
+        "Areas (GeoPackage, GeoJSON, zipped shapefile)",
+        ["gpkg", "geojson", "json", "zip"],
+        "up_areas",
+    )
+    need = upload("Need (optional)", ["csv", "xlsx", "geojson", "gpkg"], "up_need")
+    skip = sb.checkbox("Skip bad site rows (they are listed)", value=False)
+    if sites is None and areas is None and need is None:
+        sb.info("Upload a sites file (and areas, need) or switch to the demo.")
+        st.stop()
+    digest = hashlib.sha256()
+    for s in (sites, areas, need):
+        digest.update(b"-" if s is None else s.name.encode() + s.data)  # type: ignore[operator]
+    data_key = f"upload-{digest.hexdigest()}-{skip}"
+    store = _session_cache()
+    if (data_key, "dataset") not in store:
+        with st.spinner("Reading and checking your files…"):
+            store[(data_key, "dataset")] = load_dataset(
+                sites=sites, areas=areas, need=need, strict=not skip
+            )
+    return store[(data_key, "dataset")], data_key
+
+
 def sidebar() -> tuple[Dataset, str, Params, int, str, bool]:
     """Every control, written once; returns the data, its cache key and the parameters."""
     sb = st.sidebar
-    sb.header("Data")
-    choice = sb.radio(
-        "Inputs", ["Demo county (Worcestershire)", "My files"], label_visibility="collapsed"
-    )
-    if choice.startswith("Demo"):
-        ds, data_key = demo_dataset(), "demo"
-    else:
-        sites = upload(
-            "Sites (CSV, XLSX, GeoJSON, GeoPackage)",
-            ["csv", "xlsx", "geojson", "json", "gpkg"],
-            "up_sites",
-        )
-        areas = upload(
-            "Areas (GeoPackage, GeoJSON, zipped shapefile)",
-            ["gpkg", "geojson", "json", "zip"],
-            "up_areas",
-        )
-        need = upload("Need (optional)", ["csv", "xlsx", "geojson", "gpkg"], "up_need")
-        skip = sb.checkbox("Skip bad site rows (they are listed)", value=False)
-        if sites is None and areas is None and need is None:
-            sb.info("Upload a sites file (and areas, need) or switch to the demo.")
-            st.stop()
-        digest = hashlib.sha256()
-        for s in (sites, areas, need):
-            digest.update(b"-" if s is None else s.name.encode() + s.data)  # type: ignore[operator]
-        data_key = f"upload-{digest.hexdigest()}-{skip}"
-        store = _session_cache()
-        if (data_key, "dataset") not in store:
-            with st.spinner("Reading and checking your files…"):
-                store[(data_key, "dataset")] = load_dataset(
-                    sites=sites, areas=areas, need=need, strict=not skip
-                )
-        ds = store[(data_key, "dataset")]
+    ds, data_key = data_source()
     sb.header("Travel")
     mode = sb.selectbox("Mode", settings.MODES, index=settings.MODES.index(settings.DEFAULT_MODE))
     minutes = sb.slider("Minutes", 5, 60, int(settings.DEFAULT_MINUTES), step=5)
@@ -308,44 +356,103 @@ def sidebar() -> tuple[Dataset, str, Params, int, str, bool]:
 
 
 # ---------------------------------------------------------------- map
-LEGEND_HTML = """
-<div style="position: fixed; bottom: 24px; left: 12px; z-index: 9999; background: white;
- padding: 8px 10px; border: 1px solid #999; border-radius: 4px; font: 12px sans-serif;"
- id="harmreach-legend">
-<b>Legend</b><br>{rows}
-<span style="display:inline-block;width:12px;height:12px;background:#1a9850;opacity:.6"></span>
- share of need within reach (red low, green high)<br>
-<span style="display:inline-block;width:12px;height:12px;background:#2166ac;opacity:.5"></span>
- reachable within {minutes:g} min<br>
-<span style="display:inline-block;width:12px;height:12px;border:2px dashed #67000d"></span>
- gap: need beyond reach (largest 15)<br>
-<span style="color:#ffab00;font-size:14px">★</span> proposed satellite
-</div>"""
+GAP_COLOUR = "#67000d"
+HOTSPOT_COLOUR = "#7b1fa2"
+REACH_COLOUR = "#2166ac"
+PROPOSAL_COLOUR = "#e65100"
+#: Sites closer than this are drawn as one numbered marker listing them all.
+COLOCATED_M = 60.0
 
 
-def colour(share: float) -> str:
-    """Red → yellow → green for a share 0-1 (grey when suppressed)."""
-    if share is None or (isinstance(share, float) and math.isnan(share)):
-        return "#bdbdbd"
-    stops = [(0.0, (215, 48, 39)), (0.5, (254, 224, 139)), (1.0, (26, 152, 80))]
-    for (a, ca), (b, cb) in zip(stops, stops[1:], strict=False):
-        if share <= b:
-            t = (share - a) / (b - a)
-            return "#" + "".join(f"{int(ca[i] + t * (cb[i] - ca[i])):02x}" for i in range(3))
-    return "#1a9850"
+def swatch(style: str) -> str:
+    """A 14 px legend swatch with inline CSS."""
+    return (
+        f'<span style="display:inline-block;width:14px;height:12px;vertical-align:middle;'
+        f'margin-right:5px;{style}"></span>'
+    )
 
 
-def build_map(
-    ds: Dataset,
-    layers: Layers,
-    result: CoverageResult,
-    reach,
-    hotspots,  # noqa: ANN001
-    proposed: gpd.GeoDataFrame | None,
-) -> folium.Map:
-    """The folium map: published layers only, so tooltips cannot leak small counts."""
-    areas = layers.areas.to_crs(settings.WGS84_EPSG)
-    x0, y0, x1, y1 = areas.total_bounds
+def legend_html(
+    result: CoverageResult, types: list[str], n_gaps: int, hotspot_text: str | None
+) -> str:
+    """The map legend (text of our own only; no user text)."""
+    p = result.params
+    rows = [f"<b>Need within {p.minutes:g} min {p.mode}</b>"]
+    for lo, hi, col in SHARE_BANDS:
+        label = f"{lo}–{hi}%" if hi < 100 else f"{lo}% and over"
+        rows.append(swatch(f"background:{col};opacity:.8;border:1px solid #555") + label)
+    rows.append(
+        swatch(f"background:{SUPPRESSED_COLOUR};border:1px solid #555")
+        + f"suppressed (counts under {p.suppress})"
+    )
+    rows.append(
+        swatch(f"background:{REACH_COLOUR};opacity:.35") + f"reachable within {p.minutes:g} min"
+    )
+    rows.append(
+        swatch(f"background:{GAP_COLOUR};opacity:.55;border:2px solid {GAP_COLOUR}")
+        + f"gap: need ≥ {p.suppress} beyond reach ({n_gaps})"
+    )
+    if hotspot_text is not None:
+        rows.append(swatch(f"border:2px dashed {HOTSPOT_COLOUR}") + hotspot_text)
+    for t in types:
+        hexc = TYPE_STYLE.get(t, TYPE_STYLE["other"])[2]
+        rows.append(
+            f'<span style="color:{hexc};font-size:14px;margin-right:5px">●</span>'
+            + t.replace("_", " ")
+        )
+    rows.append(
+        '<span style="display:inline-block;min-width:16px;height:16px;border-radius:8px;'
+        "background:#37474f;color:#fff;font-size:10px;text-align:center;line-height:16px;"
+        'margin-right:5px">2</span>sites at one place'
+    )
+    rows.append(
+        f'<span style="display:inline-block;width:16px;height:16px;border-radius:8px;'
+        f"background:{PROPOSAL_COLOUR};color:#fff;font-size:10px;text-align:center;"
+        f'line-height:16px;border:1px solid #000;margin-right:5px">1</span>'
+        "proposed satellite (by rank)"
+    )
+    return "<br>".join(rows)
+
+
+class MapLegend(folium.MacroElement):
+    """A legend as a Leaflet control that comes and goes with its layer.
+
+    It sits at the bottom right, so the scale bar at the bottom left stays clear.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var fg = {{ this._parent.get_name() }};
+            var ctl = L.control({position: "bottomright"});
+            ctl.onAdd = function () {
+                var d = L.DomUtil.create("div", "harmreach-legend");
+                d.id = "harmreach-legend";
+                d.style.cssText = "background:#fff;padding:6px 9px;border:1px solid #999;"
+                    + "border-radius:4px;font:12px/1.45 sans-serif;max-width:260px;";
+                d.innerHTML = {{ this.html|tojson }};
+                L.DomEvent.disableClickPropagation(d);
+                L.DomEvent.disableScrollPropagation(d);
+                return d;
+            };
+            fg.on("add", function () { ctl.addTo(fg._map); });
+            fg.on("remove", function () { ctl.remove(); });
+            if (fg._map) { ctl.addTo(fg._map); }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "MapLegend"
+        self.html = html
+
+
+def base_map(ds_bounds: tuple[float, float, float, float]) -> folium.Map:
+    """The map without data (its script stays the same, so it is drawn once per dataset)."""
+    x0, y0, x1, y1 = ds_bounds
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
     # Serve Leaflet and the marker icons from the app (static/vendor), not folium's CDNs:
     # the map must draw offline and on networks that block CDNs.
@@ -354,31 +461,155 @@ def build_map(
     # Tiles need the internet; everything else is drawn from local data and shows on a
     # plain background when the tile server cannot be reached.
     folium.TileLayer("OpenStreetMap", name="Streets (online tiles)").add_to(m)
-    show = areas[
-        [
-            "area_code",
-            "area_name",
-            "share_covered",
-            "need",
-            "need_uncovered",
-            "median_min",
-            "geometry",
-        ]
-    ].copy()
-    show["covered"] = show["share_covered"].map(pct)
-    show["need_txt"] = show["need"].map(num)
-    show["beyond"] = show["need_uncovered"].map(num)
-    show["median"] = show["median_min"].map(
-        lambda v: "no site" if not np.isfinite(v) else f"{v:.0f} min"
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    return m
+
+
+def county_view(bounds: tuple[float, float, float, float]) -> tuple[list[float], int]:
+    """Centre and zoom (Web Mercator) that show the whole study area in a ~950 × 620 px map."""
+    x0, y0, x1, y1 = bounds
+    lat = (y0 + y1) / 2
+    dlon = max(x1 - x0, 1e-6)
+    # a degree of latitude is 1/cos(lat) times as tall as a degree of longitude is wide
+    dlat = max(y1 - y0, 1e-6) / math.cos(math.radians(lat))
+    zoom = math.floor(min(math.log2(900 * 360 / (256 * dlon)), math.log2(580 * 360 / (256 * dlat))))
+    return [round(lat, 6), round((x0 + x1) / 2, 6)], max(min(zoom, 16), 3)
+
+
+def number_icon(n: int, colour: str, size: int = 26, border: str = "#000") -> folium.DivIcon:
+    """A round marker with a number in it."""
+    return folium.DivIcon(
+        html=(
+            f'<div style="width:{size}px;height:{size}px;border-radius:{size // 2}px;'
+            f"background:{colour};color:#fff;font:bold {size // 2 + 1}px sans-serif;"
+            f"text-align:center;line-height:{size - 2}px;border:2px solid {border};"
+            f'box-shadow:0 0 4px rgba(0,0,0,.6)">{int(n)}</div>'
+        ),
+        icon_size=(size, size),
+        icon_anchor=(size // 2, size // 2),
     )
+
+
+def site_popup(s: pd.Series) -> str:
+    """A site's details as inert HTML (every value from the file is escaped)."""
+    hours = s["opening_hours"] if isinstance(s["opening_hours"], str) else "not given"
+    state = "" if s["in_play"] else "<br><b>not in play</b> (closed then / filtered out)"
+    return (
+        f"<b>{safe_html(s['name'])}</b><br>type: {safe_html(str(s['type']).replace('_', ' '))}"
+        f"<br>hours: {safe_html(hours)}{state}"
+        + ("<br><i>illustrative site</i>" if s["illustrative"] else "")
+    )
+
+
+class PrebuiltLayer(folium.FeatureGroup):
+    """A feature group whose Leaflet script was generated once and is replayed.
+
+    Building a layer with folium and rendering it takes about 0.3 s for the demo on every
+    rerun; the script of a layer only depends on the settings, so it is kept in the results
+    cache and handed to ``st_folium`` as it is.
+    """
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.js }}{% endmacro %}")
+
+    def __init__(self, name: str, js: str) -> None:
+        super().__init__(name=name)
+        self.js = js
+
+    def render(self, **kwargs) -> None:  # noqa: ANN003
+        """Nothing to render: the script already holds the layer, its children and addTo."""
+
+
+def layer_script(fg: folium.FeatureGroup, idx: int) -> str:
+    """The script ``st_folium`` makes for ``fg`` as its ``idx``-th layer.
+
+    Without the lines that add it to the map: ``st_folium`` adds those to any layer.
+    """
+    from streamlit_folium import generate_leaflet_string, get_full_id
+
+    m = folium.Map(tiles=None)
+    fg._id = f"feature_group_{idx}"
+    fg.add_to(m)
+    fg.render()
+    js = generate_leaflet_string(fg, base_id=f"feature_group_{idx}")
+    return dedent(js.replace(get_full_id(m), "map_div"))
+
+
+def map_layers(
+    ds: Dataset,
+    data_key: str,
+    layers: Layers,
+    result: CoverageResult,
+    k_key: tuple,
+    reach,  # noqa: ANN001
+    hotspots: gpd.GeoDataFrame | None,
+    prop: gpd.GeoDataFrame | None,
+) -> list[folium.FeatureGroup]:
+    """The data layers, bottom to top, each built once per settings and then replayed.
+
+    Areas (with the legend), reach, gaps, hotspots, sites, labels, proposals. Published
+    values only; every text from a file is escaped.
+    """
+    pkey = tuple(result.params.describe().items())
+    wanted = [("areas", pkey, lambda: areas_layer(layers, result, hotspots))]
+    if reach is not None and not reach.is_empty:
+        wanted.append(("reach", pkey, lambda: reach_layer(reach, result)))
+    if len(layers.gaps):
+        wanted.append(("gaps", pkey, lambda: gaps_layer(layers, result)))
+    if hotspots is not None and len(hotspots):
+        wanted.append(("hotspots", (result.params.suppress,), lambda: hotspots_layer(hotspots)))
+    wanted.append(("sites", pkey, lambda: site_markers(layers.sites)))
+    wanted.append(("labels", pkey, lambda: area_labels(layers.areas)))
+    if prop is not None and len(prop):
+        wanted.append(("proposals", (*pkey, *k_key), lambda: proposal_markers(prop)))
+    out = []
+    for idx, (kind, key, build) in enumerate(wanted):
+
+        def go(build=build, idx=idx) -> tuple[str, str]:
+            fg = build()
+            return fg.layer_name, layer_script(fg, idx)
+
+        name, js = cached(data_key, "map-layer", (kind, key, idx), go)
+        out.append(PrebuiltLayer(name, js))
+    return out
+
+
+def light_json(gdf: gpd.GeoDataFrame, tolerance_deg: float = 0.0) -> str:
+    """GeoJSON for the map: coordinates to 5 decimals (about 1 m), optionally simplified."""
+    geoms = gdf.geometry.values
+    if tolerance_deg:
+        geoms = shapely.simplify(geoms, tolerance_deg, preserve_topology=True)
+    out = gdf.copy()
+    out.geometry = shapely.set_precision(geoms, 1e-5)
+    return out.to_json(drop_id=True)
+
+
+def areas_layer(
+    layers: Layers, result: CoverageResult, hotspots: gpd.GeoDataFrame | None
+) -> folium.FeatureGroup:
+    """Areas filled by band of share within reach, with tooltips and the map legend."""
+    areas = layers.areas.to_crs(settings.WGS84_EPSG)
+    show = gpd.GeoDataFrame(
+        {
+            "area_name": areas["area_name"].map(safe_html),
+            "share_covered": areas["share_covered"].astype(float),
+            "covered": areas["share_covered"].map(pct),
+            "need_txt": areas["need"].map(num),
+            "beyond": areas["need_uncovered"].map(num),
+            "median": areas["median_min"].map(
+                lambda v: "no site" if not np.isfinite(v) else f"{v:.0f} min"
+            ),
+        },
+        geometry=areas.geometry.values,
+        crs=settings.WGS84_EPSG,
+    )
+    fg = folium.FeatureGroup(name="Areas: share of need within reach")
     folium.GeoJson(
-        show.drop(columns=["need", "need_uncovered", "median_min"]).to_json(),
-        name="Areas: share of need within reach",
+        light_json(show, 0.0002),
         style_function=lambda f: {
-            "fillColor": colour(f["properties"]["share_covered"]),
+            "fillColor": band_colour(f["properties"]["share_covered"]),
             "color": "#333",
             "weight": 2,
-            "fillOpacity": 0.55,
+            "fillOpacity": 0.6,
         },
         tooltip=folium.GeoJsonTooltip(
             ["area_name", "covered", "need_txt", "beyond", "median"],
@@ -390,98 +621,187 @@ def build_map(
                 "Median travel",
             ],
         ),
-    ).add_to(m)
-    if reach is not None and not reach.is_empty:
-        folium.GeoJson(
-            gpd.GeoSeries([reach], crs=4326).to_json(),
-            name=f"Reachable within {result.params.minutes:g} min",
-            style_function=lambda f: {
-                "fillColor": "#2166ac",
-                "color": "#2166ac",
-                "weight": 1.5,
-                "fillOpacity": 0.35,
-            },
-        ).add_to(m)
-    gaps = layers.gaps.head(15)
-    if len(gaps):
-        g = gaps.to_crs(settings.WGS84_EPSG)[
-            ["rank", "area_name", "need", "nearest_min", "geometry"]
-        ].copy()
-        g["need"] = g["need"].map(num)
-        g["nearest_min"] = g["nearest_min"].map(lambda v: f"{v:.0f} min" if np.isfinite(v) else "—")
-        folium.GeoJson(
-            g.to_json(),
-            name="Gaps (largest 15 by need)",
-            style_function=lambda f: {
-                "color": "#67000d",
-                "weight": 1.2,
-                "dashArray": "5 3",
-                "fillColor": "#67000d",
-                "fillOpacity": 0.12,
-            },
-            tooltip=folium.GeoJsonTooltip(
-                ["rank", "area_name", "need", "nearest_min"],
-                aliases=["Gap #", "Area", "Need (est.)", "To nearest site"],
+    ).add_to(fg)
+    present = [t for t in TYPE_STYLE if (layers.sites["type"] == t).any()]
+    hs_text = None
+    if hotspots is not None:
+        hs_text = f"hotspot (Gi*): {len(hotspots)}"
+    MapLegend(legend_html(result, present, len(layers.gaps), hs_text)).add_to(fg)
+    return fg
+
+
+def reach_layer(reach, result: CoverageResult) -> folium.FeatureGroup:  # noqa: ANN001
+    """The area within T of a site in play."""
+    fg = folium.FeatureGroup(name=f"Reachable within {result.params.minutes:g} min")
+    folium.GeoJson(
+        light_json(gpd.GeoDataFrame(geometry=[reach], crs=4326)),
+        style_function=lambda f: {
+            "fillColor": REACH_COLOUR,
+            "color": REACH_COLOUR,
+            "weight": 0.8,
+            "fillOpacity": 0.25,
+        },
+    ).add_to(fg)
+    return fg
+
+
+def gaps_layer(layers: Layers, result: CoverageResult) -> folium.FeatureGroup:
+    """Gaps filled dark red (solid), distinct from hotspots (dashed purple outline)."""
+    g = layers.gaps.to_crs(settings.WGS84_EPSG)
+    gshow = gpd.GeoDataFrame(
+        {
+            "rank": g["rank"].astype(int),
+            "name": g["name"].map(safe_html),
+            "area_name": g["area_name"].map(safe_html),
+            "need": g["need"].map(num),
+            "nearest_min": g["nearest_min"].map(
+                lambda v: f"{v:.0f} min" if np.isfinite(v) else "no site"
             ),
-        ).add_to(m)
-    if hotspots is not None and len(hotspots):
-        h = hotspots.to_crs(settings.WGS84_EPSG)[["rank", "need", "max_z", "geometry"]].copy()
-        h["need"] = h["need"].map(num)
-        h["max_z"] = h["max_z"].round(1)
-        folium.GeoJson(
-            h.to_json(),
-            name="Hotspots (Gi*, p < 0.05)",
-            show=False,
-            style_function=lambda f: {
-                "color": "#6a1b9a",
-                "weight": 2,
-                "dashArray": "4",
-                "fillOpacity": 0.1,
-            },
-            tooltip=folium.GeoJsonTooltip(
-                ["rank", "need", "max_z"], aliases=["Hotspot #", "Count", "Max z"]
-            ),
-        ).add_to(m)
-    sites = layers.sites.to_crs(settings.WGS84_EPSG)
+        },
+        geometry=g.geometry.values,
+        crs=settings.WGS84_EPSG,
+    )
+    fg = folium.FeatureGroup(name=f"Gaps (need ≥ {result.params.suppress} beyond reach)")
+    folium.GeoJson(
+        light_json(gshow),
+        style_function=lambda f: {
+            "color": GAP_COLOUR,
+            "weight": 2,
+            "fillColor": GAP_COLOUR,
+            "fillOpacity": 0.45,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            ["rank", "name", "area_name", "need", "nearest_min"],
+            aliases=["Gap #", "Place", "District", "Need (est.)", "To nearest site"],
+        ),
+    ).add_to(fg)
+    return fg
+
+
+def hotspots_layer(hotspots: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Hotspots as dashed purple outlines."""
+    h = hotspots.to_crs(settings.WGS84_EPSG)[["rank", "need", "max_z", "geometry"]].copy()
+    h["need"] = h["need"].map(num)
+    h["max_z"] = h["max_z"].round(1)
+    fg = folium.FeatureGroup(name="Hotspots (Gi*)")
+    folium.GeoJson(
+        light_json(h),
+        style_function=lambda f: {
+            "color": HOTSPOT_COLOUR,
+            "weight": 2.5,
+            "dashArray": "6 4",
+            "fill": False,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            ["rank", "need", "max_z"], aliases=["Hotspot #", "Count", "Max z"]
+        ),
+    ).add_to(fg)
+    return fg
+
+
+def site_markers(sites_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Sites by type; sites within ``COLOCATED_M`` of each other share one numbered marker."""
     fg = folium.FeatureGroup(name="Exchange sites")
-    for _, s in sites.iterrows():
-        col, icon, _ = TYPE_STYLE.get(s["type"], TYPE_STYLE["other"])
-        hours = s["opening_hours"] if isinstance(s["opening_hours"], str) else "not given"
-        state = "" if s["in_play"] else "<br><b>not in play</b> (closed then / filtered out)"
-        popup = (
-            f"<b>{s['name']}</b><br>type: {s['type'].replace('_', ' ')}<br>hours: {hours}"
-            f"{state}" + ("<br><i>illustrative site</i>" if s["illustrative"] else "")
+    if not len(sites_bng):
+        return fg
+    groups = cluster_points(site_xy(sites_bng), COLOCATED_M)
+    sites = sites_bng.to_crs(settings.WGS84_EPSG)
+    for lab in np.unique(groups):
+        members = sites[groups == lab]
+        first = members.iloc[0]
+        at = [members.geometry.y.mean(), members.geometry.x.mean()]
+        if len(members) == 1:
+            col, icon, _ = TYPE_STYLE.get(first["type"], TYPE_STYLE["other"])
+            folium.Marker(
+                at,
+                popup=folium.Popup(site_popup(first), max_width=280),
+                tooltip=folium.Tooltip(safe_html(first["name"])),
+                icon=folium.Icon(
+                    color=col if first["in_play"] else "lightgray", icon=icon, prefix="fa"
+                ),
+            ).add_to(fg)
+            continue
+        popup = "<br><hr style='margin:3px 0'>".join(site_popup(s) for _, s in members.iterrows())
+        names = "; ".join(safe_html(n) for n in members["name"])
+        folium.Marker(
+            at,
+            popup=folium.Popup(f"<b>{len(members)} sites here</b><br>{popup}", max_width=300),
+            tooltip=folium.Tooltip(f"{len(members)} sites: {names}"),
+            icon=number_icon(
+                len(members), "#37474f" if members["in_play"].any() else "#9e9e9e", 24, "#fff"
+            ),
+        ).add_to(fg)
+    return fg
+
+
+def area_labels(areas_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Each area's name and share within reach, at a point inside it."""
+    fg = folium.FeatureGroup(name="Area labels")
+    areas = areas_bng.to_crs(settings.WGS84_EPSG)
+    for _, r in areas.iterrows():
+        pt = r.geometry.representative_point()
+        html = (
+            '<div style="transform:translate(-50%,-50%);white-space:nowrap;text-align:center;'
+            "font:bold 12px sans-serif;color:#111;text-shadow:0 0 3px #fff,0 0 3px #fff,"
+            f'0 0 2px #fff;pointer-events:none">{safe_html(r["area_name"])}<br>'
+            f"{safe_html(pct(r['share_covered']))}</div>"
         )
         folium.Marker(
-            [s.geometry.y, s.geometry.x],
-            popup=folium.Popup(popup, max_width=280),
-            tooltip=s["name"],
-            icon=folium.Icon(color=col if s["in_play"] else "lightgray", icon=icon, prefix="fa"),
+            [pt.y, pt.x],
+            icon=folium.DivIcon(html=html, icon_size=(0, 0), icon_anchor=(0, 0)),
+            interactive=False,
+            z_index_offset=-1000,
         ).add_to(fg)
-    fg.add_to(m)
-    if proposed is not None and len(proposed):
-        pg = folium.FeatureGroup(name="Proposed satellites")
-        for _, p in proposed.to_crs(settings.WGS84_EPSG).iterrows():
-            folium.Marker(
-                [p.geometry.y, p.geometry.x],
-                tooltip=f"Proposed satellite #{p['order']}: +{num(p['need_added'])} need in reach",
-                icon=folium.DivIcon(
-                    html='<div style="font-size:26px;color:#ffab00;'
-                    'text-shadow:0 0 3px #000">★</div>'
-                ),
-            ).add_to(pg)
-        pg.add_to(m)
-    folium.LayerControl(collapsed=True).add_to(m)
-    rows = "".join(
-        f'<span style="color:{hexc}">●</span> {t.replace("_", " ")}<br>'
-        for t, (_, _, hexc) in TYPE_STYLE.items()
-        if (sites["type"] == t).any()
+    return fg
+
+
+def proposal_markers(prop: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Proposed satellites as numbered markers drawn above everything else."""
+    fg = folium.FeatureGroup(name="Proposed satellites")
+    for _, r in prop.to_crs(settings.WGS84_EPSG).iterrows():
+        place = r["ward_name"] if isinstance(r["ward_name"], str) else r["nearest_postcode"]
+        tip = (
+            f"<b>Proposal {int(r['rank'])}</b>: {safe_html(place)}, "
+            f"{safe_html(r['district_name'])}<br>+{num(r['need_added'])} need newly in reach; "
+            f"{km(r['nearest_site_km'])} from the nearest site"
+        )
+        folium.Marker(
+            [r.geometry.y, r.geometry.x],
+            tooltip=folium.Tooltip(tip),
+            icon=number_icon(int(r["rank"]), PROPOSAL_COLOUR),
+            z_index_offset=10000,
+        ).add_to(fg)
+    return fg
+
+
+def draw_map(
+    ds: Dataset,
+    data_key: str,
+    layers: Layers,
+    result: CoverageResult,
+    k_key: tuple,
+    reach,  # noqa: ANN001
+    hotspots: gpd.GeoDataFrame | None,
+    prop: gpd.GeoDataFrame | None,
+    focus: int | None,
+) -> None:
+    """The map: one Leaflet map per dataset; controls only swap its layers (no reload)."""
+    bounds = tuple(ds.areas.to_crs(settings.WGS84_EPSG).total_bounds)
+    center, zoom = county_view(bounds)
+    if focus is not None and prop is not None and focus < len(prop):
+        pt = prop.to_crs(settings.WGS84_EPSG).geometry.iloc[focus]
+        center, zoom = [round(pt.y, 6), round(pt.x, 6)], 15
+    st_folium(
+        base_map(bounds),
+        feature_group_to_add=map_layers(ds, data_key, layers, result, k_key, reach, hotspots, prop),
+        layer_control=folium.LayerControl(collapsed=True),
+        center=center,
+        zoom=zoom,
+        height=620,
+        use_container_width=True,
+        returned_objects=[],
+        key="map",
     )
-    m.get_root().html.add_child(
-        Element(LEGEND_HTML.format(rows=rows, minutes=result.params.minutes))
-    )
-    m.fit_bounds([[y0, x0], [y1, x1]])
-    return m
 
 
 # ---------------------------------------------------------------- page
@@ -493,18 +813,20 @@ def main() -> None:
         with st.spinner("Computing travel times and coverage…"):
             result, layers = compute(ds, data_key, params)
     except InputError as exc:
-        st.error(f"**Problem with the input:** {exc.one_line()}")
+        st.error("Problem with the input: " + app_message(exc.one_line()))
         st.stop()
         return
     banners(ds, result)
-    proposed_plan = None
+    proposed_plan, prop = None, None
     if k > 0:
         try:
             with st.spinner("Choosing satellite sites…"):
                 proposed_plan = plan(ds, data_key, result, k, objective, exact)
+                if len(proposed_plan.table):
+                    prop = proposals(ds, data_key, result, proposed_plan, (k, objective, exact))
         except InputError as exc:
-            st.warning(f"Planning: {exc.one_line()}")
-    headline(layers, result, proposed_plan)
+            st.warning("Planning: " + app_message(exc.one_line()))
+    headline(layers, result, proposed_plan, k)
     # One view at a time (not st.tabs, which runs every tab on every rerun): keeps
     # changes of minutes or mode fast.
     view = (
@@ -512,22 +834,16 @@ def main() -> None:
         or "Map"
     )
     if view == "Map":
-        hs = hotspot_layer(ds, data_key, result.demand["need"].to_numpy())
+        hs = hotspot_layer(ds, data_key, result.demand["need"].to_numpy(), params.suppress)
         reach = reach_polygon(ds, data_key, result)
-        prop = None
-        if proposed_plan is not None and len(proposed_plan.proposed):
-            prop = published_plan(proposed_plan, params.suppress)
-        st_folium(
-            build_map(ds, layers, result, reach, hs, prop),
-            height=620,
-            use_container_width=True,
-            returned_objects=[],
-            key="map",
-        )
+        focus = selected_row("map_proposals")
+        draw_map(ds, data_key, layers, result, (k, objective, exact), reach, hs, prop, focus)
         st.caption(
-            "Click a site for its details. Grey markers: not in play at this time. "
-            "Layers can be switched in the map's top-right control."
+            "Numbered orange circles: proposed satellites (click a row below to zoom to one). "
+            "Grey markers: not in play at this time; dark numbered circles: sites at one place "
+            "(click for the list). Layers can be switched in the map's top-right control."
         )
+        proposals_table(proposed_plan, prop, k, "map_proposals")
     elif view == "Areas":
         areas_tab(layers, result)
     elif view == "Coverage curve":
@@ -535,11 +851,21 @@ def main() -> None:
     elif view == "Across the week":
         week_tab(ds, data_key, result)
     elif view == "Plan & what-if":
-        plan_tab(ds, data_key, result, proposed_plan)
+        plan_tab(ds, data_key, result, proposed_plan, prop, k)
     elif view == "Downloads":
-        downloads_tab(layers, result, proposed_plan)
+        downloads_tab(ds, data_key, layers, result, prop)
     else:
         about_tab(ds, result, layers)
+
+
+def selected_row(key: str) -> int | None:
+    """The row selected in the dataframe ``key`` (from the previous run), if any."""
+    state = st.session_state.get(key)
+    try:
+        rows = state["selection"]["rows"]  # type: ignore[index]
+    except (TypeError, KeyError):
+        return None
+    return int(rows[0]) if rows else None
 
 
 def banners(ds: Dataset, result: CoverageResult) -> None:
@@ -561,35 +887,90 @@ def banners(ds: Dataset, result: CoverageResult) -> None:
         )
     for rep in ds.reports:
         if rep.skipped:
-            st.warning(rep.summary())
+            st.warning(app_message(rep.summary()))
     for note in result.notes + ([result.need_info.summary()] if result.need_info.unplaced else []):
-        st.caption(f"Note: {note}")
+        st.caption("Note: " + app_message(note))
 
 
-def headline(layers: Layers, result: CoverageResult, sp: SitePlan | None) -> None:
-    """The figures people come for."""
+def headline(layers: Layers, result: CoverageResult, sp: SitePlan | None, k: int) -> None:
+    """The figures people come for (labels short enough not to be cut at 1440 px)."""
     total = layers.table.set_index("area_code").loc["ALL"]
     p = result.params
-    when = f" ({p.at})" if p.at else ""
+    if p.at:
+        st.caption(f"Sites open on {p.at} only.")
     c = st.columns(5)
-    c[0].metric(f"Need within {p.minutes:g} min {p.mode}{when}", pct(total["share_covered"]))
+    c[0].metric(
+        f"Need within {p.minutes:g} min {p.mode}",
+        pct(total["share_covered"]),
+        help="Share of estimated need living where the nearest open site is within reach"
+        + (f", counting only sites open on {p.at}." if p.at else "."),
+    )
     c[1].metric(f"Need beyond {p.minutes:g} min", num(total["need_uncovered"]))
-    big = layers.gaps["need"].fillna(0) >= p.suppress
+    meta = layers.metadata
+    small = meta.get("smaller_clusters", 0)
+    small_need = meta.get("smaller_clusters_need")
     c[2].metric(
-        "Gaps",
+        f"Gaps (need ≥ {p.suppress})",
         f"{len(layers.gaps):,}",
-        help=f"{int(big.sum())} with need ≥ {p.suppress}; "
-        "uncovered postcodes within 500 m of each other form one gap",
+        help=f"Gaps counted: {meta.get('gaps', '')}. "
+        f"{small:,} smaller clusters of uncovered postcodes "
+        + (
+            f"(need {small_need:,} in all) "
+            if isinstance(small_need, (int, float))
+            else "(need under the threshold) "
+        )
+        + "are not counted as gaps.",
     )
     c[3].metric("Sites in play", f"{int(result.sites['in_play'].sum())} of {len(result.sites)}")
     if sp is not None and len(sp.table):
+        n = len(sp.table)
         c[4].metric(
-            f"With {len(sp.table)} proposed satellite(s)",
+            f"With {n} satellite{'s' if n > 1 else ''}",
             pct(sp.share_after),
             delta=f"{100 * (sp.share_after - sp.share_before):+.1f} points",
         )
     else:
-        c[4].metric("Backup (2+ sites in reach)", pct(total["share_backup"]))
+        c[4].metric("Backup (2+ sites)", pct(total["share_backup"]))
+    short = shortfall_text(sp, k)
+    if short:
+        st.info(short)
+
+
+def proposals_table(sp: SitePlan | None, prop: gpd.GeoDataFrame | None, k: int, key: str) -> None:
+    """One row per proposal; selecting a row zooms the map to it."""
+    if k == 0:
+        return
+    st.subheader("Proposed satellites")
+    if sp is None or prop is None or not len(prop):
+        st.write("No candidate adds coverage, so no satellite is proposed.")
+        return
+    r = sp.result
+    gap = "" if r.gap is None else f", {100 * r.gap:.2f}% from the bound"
+    st.caption(
+        f"Ranked by need newly within reach. {sp.n_candidates:,} candidates "
+        f"({sp.candidates_from}); {r.method}, "
+        f"{'optimal' if r.optimal else 'not proven optimal'}{gap}. "
+        f"Need within reach: {pct(sp.share_before)} → {pct(sp.share_after)}. "
+        "Select a row to zoom the map to it."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Rank": prop["rank"].astype(int),
+                "Nearest postcode": prop["nearest_postcode"],
+                "Ward": prop["ward_name"].fillna("—"),
+                "District": prop["district_name"],
+                "Nearest site": prop["nearest_site_km"].map(km),
+                "Need newly in reach": prop["need_added"].map(num),
+                "Share covered after": prop["share_covered_after"].map(pct),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+    )
 
 
 def areas_tab(layers: Layers, result: CoverageResult) -> None:
@@ -609,6 +990,26 @@ def areas_tab(layers: Layers, result: CoverageResult) -> None:
     if "access_e2sfca" in t.columns:
         show["Capacity per person in need (E2SFCA)"] = t["access_e2sfca"].round(2)
     st.dataframe(show, hide_index=True, width="stretch")
+    if len(layers.gaps):
+        g = layers.gaps
+        st.markdown(f"**Gaps: need ≥ {result.params.suppress} beyond reach, by need**")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Gap": g["rank"],
+                    "Place": g["name"],
+                    "District": g["area_name"],
+                    "Need (est.)": g["need"].map(num),
+                    "Postcodes": g["points"],
+                    "To nearest site": g["nearest_min"].map(
+                        lambda v: f"{v:.0f} min" if np.isfinite(v) else "no site"
+                    ),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            height=260,
+        )
     if len(result.by_type):
         bt = result.by_type.copy()
         bt["share_covered"] = bt["share_covered"].map(pct)
@@ -654,11 +1055,11 @@ def curve_tab(layers: Layers, result: CoverageResult) -> None:
 
 
 def week_tab(ds: Dataset, data_key: str, result: CoverageResult) -> None:
-    """Day × hour heatmap of coverage, and the worst hours."""
+    """Day × hour heatmap of coverage, and the worst stretches of the week."""
     try:
         prof = week(ds, data_key, result)
     except InputError as exc:
-        st.warning(f"Weekly profile: {exc.one_line()}")
+        st.warning("Weekly profile: " + app_message(exc.one_line()))
         return
     o = prof.overall.copy()
     o["share"] = o["share_covered"] * 100
@@ -677,14 +1078,7 @@ def week_tab(ds: Dataset, data_key: str, result: CoverageResult) -> None:
         )
     )
     st.altair_chart(heat, width="stretch")
-    worst = prof.worst(5)
-    st.markdown(
-        "**Worst hours:** "
-        + "; ".join(
-            f"{r.day} {r.hour:02d}:00 ({100 * r.share_covered:.1f}%, {r.sites_open} sites open)"
-            for r in worst.itertuples()
-        )
-    )
+    st.markdown("**Worst hours:**\n" + "\n".join(f"- {w}" for w in worst_periods(o)))
     st.caption(
         f"Need-hours of access a week: {prof.need_hours:,.0f} of {prof.need_hours_max:,.0f} "
         "possible if every site within reach were open around the clock."
@@ -699,49 +1093,25 @@ def week_tab(ds: Dataset, data_key: str, result: CoverageResult) -> None:
     )
 
 
-def published_plan(sp: SitePlan, thr: int) -> gpd.GeoDataFrame:
-    """Proposed sites with their gains suppressed under the threshold."""
-    prop = sp.proposed.copy()
-    hide = suppress_group(prop["need_added"].to_numpy(float), True, thr)
-    prop["need_added"] = prop["need_added"].where(~hide)
-    return prop
-
-
-def plan_tab(ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan | None) -> None:
+def plan_tab(
+    ds: Dataset,
+    data_key: str,
+    result: CoverageResult,
+    sp: SitePlan | None,
+    prop: gpd.GeoDataFrame | None,
+    k: int,
+) -> None:
     """Proposed satellites site by site, and what happens if a site closes."""
-    st.subheader("Proposed satellites")
-    if sp is None:
+    if k == 0:
+        st.subheader("Proposed satellites")
         st.write("Choose a number of satellites in the sidebar.")
-    elif not len(sp.table):
-        st.write("No candidate adds coverage.")
     else:
-        r = sp.result
-        gap = "" if r.gap is None else f", {100 * r.gap:.2f}% from the bound"
-        st.caption(
-            f"{sp.n_candidates:,} candidates ({sp.candidates_from}); {r.method}, "
-            f"{'optimal' if r.optimal else 'not proven optimal'}{gap}."
-        )
-        prop = published_plan(sp, result.params.suppress).to_crs(settings.WGS84_EPSG)
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "#": prop["order"],
-                    "Need newly in reach": prop["need_added"].map(num),
-                    "Share covered after": prop["share_covered_after"].map(pct),
-                    "Areas gaining": prop["areas_gaining"],
-                    "lat": prop.geometry.y.round(5),
-                    "lon": prop.geometry.x.round(5),
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-        st.write(f"Need within reach: **{pct(sp.share_before)} → {pct(sp.share_after)}**")
+        proposals_table(sp, prop, k, "plan_proposals")
     st.subheader("What if a site closes?")
-    options = result.sites["site_id"] + " · " + result.sites["name"]
+    options = result.sites["site_id"].astype(str) + " · " + result.sites["name"].astype(str)
     pick = st.selectbox("Site", ["(none)", *options.tolist()])
     if pick != "(none)":
-        sid = pick.split(" · ")[0]
+        sid = result.sites["site_id"].astype(str).iloc[options.tolist().index(pick)]
         cmp = published_comparison(closure(ds, data_key, result, sid), result.params.suppress)
         st.dataframe(
             pd.DataFrame(
@@ -749,7 +1119,10 @@ def plan_tab(ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan | 
                     "Area": cmp["area_name"],
                     "Share before": cmp["share_before"].map(pct),
                     "Share after": cmp["share_after"].map(pct),
-                    "Change (points)": (cmp["change"] * 100).round(1),
+                    "Change (points)": [
+                        closure_change(b, a)
+                        for b, a in zip(cmp["share_before"], cmp["share_after"], strict=True)
+                    ],
                     "Need losing access": cmp["need_losing_access"].map(num),
                 }
             ),
@@ -758,14 +1131,30 @@ def plan_tab(ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan | 
         )
 
 
-def downloads_tab(layers: Layers, result: CoverageResult, sp: SitePlan | None) -> None:
-    """The same exports as the command line, built in memory."""
+def full_layers(
+    ds: Dataset, data_key: str, result: CoverageResult, prop: gpd.GeoDataFrame | None
+) -> Layers:
+    """Every layer the command line writes (hotspots and their cells too), plus proposals."""
+    cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
+    out = build_layers(ds, result, hotspots=hs, hotspot_cells=cells)
+    out.proposals = prop
+    return out
+
+
+def downloads_tab(
+    ds: Dataset,
+    data_key: str,
+    layers: Layers,
+    result: CoverageResult,
+    prop: gpd.GeoDataFrame | None,
+) -> None:
+    """The same exports as the command line, built in memory when a button is clicked."""
     meta = layers.metadata
     st.write(
         "Every file carries its parameters, the travel model, data sources, what is "
         "illustrative and the attribution. Counts under the threshold are suppressed."
     )
-    c = st.columns(3)
+    c = st.columns(4)
     # Files are built when a button is clicked (callables), not on every rerun.
     for i, name in enumerate(["areas", "gaps", "sites"]):
         c[i].download_button(
@@ -783,12 +1172,30 @@ def downloads_tab(layers: Layers, result: CoverageResult, sp: SitePlan | None) -
         mime="text/csv",
     )
     c[1].download_button(
+        "gaps.csv",
+        lambda: exports.csv_text(exports.table_of(layers.gaps), {**meta, "layer": "gaps"}),
+        file_name="harmreach_gaps.csv",
+        mime="text/csv",
+    )
+    if prop is not None and len(prop):
+        c[3].download_button(
+            "proposals.geojson",
+            lambda: json.dumps(exports.to_geojson(prop, {**meta, "layer": "proposals"})),
+            file_name="harmreach_proposals.geojson",
+            mime="application/geo+json",
+        )
+        c[3].download_button(
+            "proposals.csv",
+            lambda: exports.csv_text(exports.table_of(prop), {**meta, "layer": "proposals"}),
+            file_name="harmreach_proposals.csv",
+            mime="text/csv",
+        )
+    c[2].download_button(
         "All layers (GeoPackage)",
-        lambda: gpkg_bytes(layers),
+        lambda: gpkg_bytes(full_layers(ds, data_key, result, prop)),
         file_name="harmreach.gpkg",
         mime="application/geopackage+sqlite3",
     )
-    prop = published_plan(sp, result.params.suppress) if sp is not None and len(sp.table) else None
     title = (
         f"Need within {result.params.minutes:g} min {result.params.mode}: "
         f"{pct(meta.get('need_covered_share'))}"
@@ -822,10 +1229,11 @@ def gpkg_bytes(layers: Layers) -> bytes:
 def about_tab(ds: Dataset, result: CoverageResult, layers: Layers) -> None:
     """Provenance and licences."""
     for line in ds.provenance():
-        st.write(f"- {line}")
+        st.write("- " + plain_markdown(line))
     st.write(f"- travel model: {result.model}")
     st.write(f"- need: {result.need_info.method}")
     st.write(f"- {layers.metadata['suppression']}")
+    st.write(f"- gaps: {layers.metadata.get('gaps', '')}")
     st.caption(settings.ATTRIBUTION)
 
 

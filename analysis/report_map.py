@@ -1,16 +1,19 @@
-"""A one-page map of published layers (PNG or PDF) for reports, with labels and attribution."""
+"""A one-page map of published layers (PNG or PDF) for reports, styled like the dashboard map."""
 
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: render to files only
+import matplotlib.patheffects as pe  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from analysis.layers import Layers  # noqa: E402
 
@@ -23,57 +26,82 @@ TYPE_COLOURS = {
     "clinic": "#00838f",
     "other": "#616161",
 }
+#: Stated bands of the share of need within reach (percent, lower inclusive), ColorBrewer
+#: RdYlGn 5-class: the dashboard's legend and this map use the same classes.
+SHARE_BANDS: list[tuple[int, int, str]] = [
+    (0, 20, "#d7191c"),
+    (20, 40, "#fdae61"),
+    (40, 60, "#ffffbf"),
+    (60, 80, "#a6d96a"),
+    (80, 100, "#1a9641"),
+]
+SUPPRESSED_COLOUR = "#bdbdbd"
+GAP_COLOUR = "#67000d"
+HOTSPOT_COLOUR = "#7b1fa2"
+PROPOSAL_COLOUR = "#e65100"
+
+
+def band_colour(share: float | None) -> str:
+    """The band colour of a share (0-1); grey when suppressed (None/NaN)."""
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        return SUPPRESSED_COLOUR
+    pct = 100 * float(share)
+    for _lo, hi, colour in SHARE_BANDS:
+        if pct < hi:
+            return colour
+    return SHARE_BANDS[-1][2]
+
+
+def _scale_bar(ax: plt.Axes) -> None:
+    """A scale bar (metric CRS) at the bottom left of the axes, with a round length."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    length = 10 ** math.floor(math.log10(target))
+    for m in (5, 2, 1):
+        if m * length <= target:
+            length *= m
+            break
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.03 * (y1 - y0)
+    h = 0.006 * (y1 - y0)
+    ax.add_patch(Rectangle((bx, by), length, h, fc="black", ec="black", zorder=9))
+    ax.add_patch(Rectangle((bx + length / 2, by), length / 2, h, fc="white", ec="black", zorder=9))
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(bx + length / 2, by + 2.2 * h, label, ha="center", va="bottom", fontsize=7, zorder=9)
 
 
 def report_map(
     layers: Layers, title: str, fmt: str = "png", proposed: object | None = None
 ) -> bytes:
-    """Render districts shaded by share covered, gaps, sites and proposed sites to bytes."""
+    """Render districts by band of share covered, gaps, hotspots, sites and numbered proposals.
+
+    ``proposed`` is the proposals layer (``analysis.layers.proposal_table``: ``rank`` and
+    points), drawn last so that no label or site hides it.
+    """
     fig, ax = plt.subplots(figsize=(8.27, 11.69))  # A4 portrait
-    areas = layers.areas
-    areas.plot(
-        ax=ax,
-        column="share_covered",
-        cmap="RdYlGn",
-        vmin=0,
-        vmax=1,
-        edgecolor="#333",
-        linewidth=0.8,
-        missing_kwds={"color": "#ddd"},
-        legend=True,
-        legend_kwds={
-            "label": "share of need within reach",
-            "shrink": 0.5,
-            "orientation": "horizontal",
-            "pad": 0.02,
-        },
-    )
+    areas = layers.areas.copy()
+    areas["_colour"] = [band_colour(v) for v in areas["share_covered"].astype(float)]
+    areas.plot(ax=ax, color=areas["_colour"], edgecolor="#333", linewidth=0.8, alpha=0.85)
     gaps = layers.gaps
     if len(gaps):
-        gaps.head(30).plot(ax=ax, facecolor="none", edgecolor="#b71c1c", linewidth=0.8, hatch="///")
+        gaps.plot(ax=ax, facecolor=GAP_COLOUR, edgecolor=GAP_COLOUR, linewidth=0.8, alpha=0.45)
+    hs = layers.hotspots
+    if hs is not None and len(hs):
+        hs.plot(ax=ax, facecolor="none", edgecolor=HOTSPOT_COLOUR, linewidth=1.4, linestyle="--")
+    sites = layers.sites[layers.sites["in_play"]]
     for kind, colour in TYPE_COLOURS.items():
-        s = layers.sites[(layers.sites["type"] == kind) & layers.sites["in_play"]]
+        s = sites[sites["type"] == kind]
         if len(s):
             ax.scatter(
                 s.geometry.x,
                 s.geometry.y,
-                s=30,
+                s=26,
                 c=colour,
                 edgecolors="white",
                 linewidths=0.6,
                 zorder=5,
             )
-    if proposed is not None and len(proposed):
-        ax.scatter(
-            proposed.geometry.x,
-            proposed.geometry.y,
-            s=160,
-            marker="*",
-            c="#ffab00",
-            edgecolors="black",
-            linewidths=0.7,
-            zorder=6,
-        )
+    halo = [pe.withStroke(linewidth=2.5, foreground="white")]
     for _, r in areas.iterrows():
         p = r.geometry.representative_point()
         share = r["share_covered"]
@@ -82,38 +110,88 @@ def report_map(
             label,
             (p.x, p.y),
             ha="center",
-            fontsize=7,
+            va="center",
+            fontsize=7.5,
+            fontweight="bold",
             zorder=7,
-            bbox={"boxstyle": "round", "fc": "white", "alpha": 0.7, "lw": 0},
+            path_effects=halo,
         )
+    has_prop = proposed is not None and len(proposed)
+    if has_prop:
+        xs, ys = proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy()
+        ranks = np.asarray(proposed["rank"] if "rank" in proposed else proposed["order"])
+        ax.scatter(xs, ys, s=230, c=PROPOSAL_COLOUR, edgecolors="black", linewidths=1.0, zorder=10)
+        for x, y, r in zip(xs, ys, ranks, strict=True):
+            ax.text(
+                x,
+                y,
+                str(int(r)),
+                ha="center",
+                va="center",
+                color="white",
+                fontsize=8,
+                fontweight="bold",
+                zorder=11,
+            )
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    # room below the county for the scale bar, clear of the legend (top left)
+    ax.set_ylim(y0 - 0.06 * (y1 - y0), y1)
+    _scale_bar(ax)
+    thr = layers.metadata.get("suppression_threshold", 5)
     handles = [
-        Line2D([], [], marker="o", ls="", color=c, label=k.replace("_", " "))
-        for k, c in TYPE_COLOURS.items()
-        if (layers.sites["type"] == k).any()
+        Patch(facecolor=c, edgecolor="#555", label=f"{lo}–{hi}%" if hi < 100 else f"{lo}% and over")
+        for lo, hi, c in SHARE_BANDS
     ]
     handles.append(
-        Patch(facecolor="none", edgecolor="#b71c1c", hatch="///", label="gap (need beyond reach)")
+        Patch(facecolor=SUPPRESSED_COLOUR, edgecolor="#555", label=f"suppressed (under {thr})")
     )
-    if proposed is not None and len(proposed):
+    handles.append(
+        Patch(
+            facecolor=GAP_COLOUR,
+            alpha=0.45,
+            edgecolor=GAP_COLOUR,
+            label=f"gap: need ≥ {thr} beyond reach",
+        )
+    )
+    if hs is not None and len(hs):
+        handles.append(
+            Patch(facecolor="none", edgecolor=HOTSPOT_COLOUR, linestyle="--", label="hotspot (Gi*)")
+        )
+    handles += [
+        Line2D([], [], marker="o", ls="", color=c, label=k.replace("_", " "))
+        for k, c in TYPE_COLOURS.items()
+        if (sites["type"] == k).any()
+    ]
+    if has_prop:
         handles.append(
             Line2D(
                 [],
                 [],
-                marker="*",
+                marker="o",
                 ls="",
-                color="#ffab00",
-                markersize=12,
+                color=PROPOSAL_COLOUR,
+                markersize=11,
                 markeredgecolor="black",
-                label="proposed satellite",
+                label="proposed satellite (numbered by rank)",
             )
         )
-    ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9)
-    ax.set_axis_off()
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=7,
+        framealpha=0.95,
+        title="share of need within reach",
+        title_fontsize=7.5,
+    )
     ax.set_title(title, fontsize=11)
     meta = layers.metadata
     foot = (
         f"Travel: {meta.get('travel_model')}. Inputs: {meta.get('data_sources')}. "
         f"Illustrative inputs: {meta.get('illustrative_inputs')}. {meta.get('suppression')}. "
+        f"Gaps: {meta.get('gaps', '')}. "
         f"{meta.get('attribution')} Generated {meta.get('generated')} by "
         f"{meta.get('generator')}."
     )

@@ -1,11 +1,18 @@
 """Streamlit AppTest: every control path runs without an exception and says what it should."""
 
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+sys.path.insert(0, str(ROOT))  # app_pages lives next to app.py
+
+from app_pages.format import app_message, closure_change, worst_periods  # noqa: E402
+from app_pages.safe import plain_markdown, safe_html  # noqa: E402
 
 
 @pytest.fixture
@@ -42,8 +49,11 @@ def test_time_of_week_and_types(app):
     app.sidebar.selectbox[1].set_value("Sun").run()
     app.sidebar.slider[1].set_value(3).run()
     assert not app.exception
-    night = metric(app, "Need within 15 min walk (Sun 03:00)")
+    night = metric(app, "Need within 15 min walk")
     assert float(night.rstrip("%")) < 10
+    # the time of week is said above the figures, not squeezed into a cut label
+    assert any("Sun 03:00" in c.value for c in app.caption)
+    assert all(len(m.label) <= 24 for m in app.metric)
     assert metric(app, "Sites in play").startswith("2 of")
     app.sidebar.multiselect[0].set_value(["pharmacy"]).run()
     assert not app.exception
@@ -86,6 +96,134 @@ def test_bad_upload_shows_the_validation_message(app):
     assert not app.exception
     err = " ".join(e.value for e in app.error)
     assert "ZZ9 9ZZ" in err and "row 2" in err and "Traceback" not in err
+    # the dashboard names its own checkbox, not the command line's flag
+    assert "--skip-bad-rows" not in err
+    assert "Skip bad site rows" in err
+
+
+def test_markdown_in_an_error_is_shown_as_text(app):
+    app.sidebar.radio[0].set_value("My files").run()
+    up = app.sidebar.get("file_uploader")[0]
+    bad = b"site_id,name,type,postcode\nA,a,pharmacy,[x](http://evil.example)\n"
+    up.set_value(("sites.csv", bad, "text/csv")).run()
+    assert not app.exception
+    err = " ".join(e.value for e in app.error)
+    # the file's text arrives with every markdown character escaped: no link is made
+    assert r"\[x\]\(http\:\/\/evil\.example\)" in err
+    assert "[x](http" not in err
+
+
+def test_demo_results_come_from_the_cache(app):
+    stats = dict(app.session_state["_cache_stats"])
+    app.run()
+    after = app.session_state["_cache_stats"]
+    assert after["misses"] == stats["misses"]  # nothing recomputed
+    assert after["hits"] > stats["hits"]
+    app.sidebar.slider[0].set_value(35).run()  # settings no other test uses: computed now
+    grew = app.session_state["_cache_stats"]["misses"]
+    assert grew > stats["misses"]
+    app.sidebar.slider[0].set_value(15).run()  # back to settings already computed
+    assert app.session_state["_cache_stats"]["misses"] == grew
+
+
+def test_map_view_lists_proposals_as_decisions(app):
+    table = next(df.value for df in app.dataframe if "Rank" in df.value.columns)
+    assert list(table.columns[:6]) == [
+        "Rank",
+        "Nearest postcode",
+        "Ward",
+        "District",
+        "Nearest site",
+        "Need newly in reach",
+    ]
+    assert table["Rank"].tolist() == [1, 2, 3]
+    assert table["Nearest postcode"].str.match(r"^[A-Z]{1,2}\d").all()
+    assert (
+        table["District"]
+        .isin(["Bromsgrove", "Malvern Hills", "Redditch", "Worcester", "Wychavon", "Wyre Forest"])
+        .all()
+    )
+
+
+def test_gaps_headline_counts_gaps_with_need_at_the_threshold(app):
+    label = next(m.label for m in app.metric if m.label.startswith("Gaps"))
+    assert label == "Gaps (need ≥ 5)"
+    n = int(metric(app, "Gaps").replace(",", ""))
+    assert 0 < n < 100
+    help_text = next(m.help for m in app.metric if m.label.startswith("Gaps"))
+    assert "district" in help_text and "not counted" in help_text
+
+
+def test_fewer_satellites_than_asked_are_explained(app):
+    # 60 minutes by car reaches almost everyone: few candidates add anything
+    app.sidebar.selectbox[0].set_value("drive").run()
+    app.sidebar.slider[0].set_value(60).run()
+    app.sidebar.slider[-1].set_value(10).run()
+    assert not app.exception
+    info = " ".join(i.value for i in app.info)
+    with_label = [m.label for m in app.metric if m.label.startswith("With ")]
+    if with_label and with_label[0] == "With 10 satellites":
+        pytest.skip("all 10 placed")
+    assert "You asked for 10 satellite(s)" in info or any(
+        "No candidate adds coverage" in md.value for md in app.markdown
+    )
+
+
+# ---------------------------------------------------------------- pure helpers
+def test_what_if_change_is_the_difference_of_the_shares_shown():
+    assert closure_change(0.52104, 0.52049) == -0.1  # shown 52.1% → 52.0%
+    assert closure_change(0.5, 0.5) == 0.0
+    assert closure_change(None, 0.5) is None
+    assert closure_change(0.40, float("nan")) is None
+
+
+def test_worst_hours_join_the_night_and_the_days():
+    rows = []
+    for day in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]:
+        for hour in range(24):
+            night = hour < 7 or hour >= 22
+            rows.append(
+                {
+                    "day": day,
+                    "hour": hour,
+                    "share_covered": 0.02 if night else 0.5,
+                    "sites_open": 1 if night else 9,
+                }
+            )
+    out = worst_periods(pd.DataFrame(rows))
+    assert out[0] == "every day 22:00–07:00 (overnight): 2.0% (1 site open)"
+    assert out[1] == "every day 07:00–22:00: 50.0% (9 sites open)"
+
+
+def test_app_message_names_the_checkbox():
+    msg = app_message("sites.csv row 2: bad. Fix: correct it, or use --skip-bad-rows to leave out.")
+    assert "--skip-bad-rows" not in msg and "Skip bad site rows" in msg
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<img src=x onerror=alert(1)>",
+        "${alert(1)}",
+        "`);alert(1);//",
+        "a\\`b",
+        "</script><script>alert(1)</script>",
+        "\"'><svg onload=alert(1)>",
+    ],
+)
+def test_safe_html_leaves_nothing_that_runs(payload):
+    out = safe_html(payload)
+    for ch in "<>\"'`$\\{}":
+        assert ch not in out
+    import html
+
+    assert html.unescape(out) == payload  # shown exactly as written
+
+
+def test_plain_markdown_escapes_links_and_images():
+    out = plain_markdown("[x](http://e) ![i](http://e/i.png) **b** :red[c] $x$")
+    assert "[x](" not in out and "![i](" not in out and "**b**" not in out
+    assert out.replace("\\", "") == "[x](http://e) ![i](http://e/i.png) **b** :red[c] $x$"
 
 
 def test_good_upload_runs(app):

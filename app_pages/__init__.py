@@ -1,0 +1,1 @@
+"""Parts of the dashboard (app.py) too general to keep inline."""
