@@ -594,6 +594,7 @@ def _equity_exact(
     ak, w, area, cand, ranked = _equity_program(a, need, existing, st, k)
     if ak.shape[0] == 0 or len(cand) == 0:
         return np.zeros(0, np.int64), True, None
+    t0 = time.perf_counter()
     p1 = _equity_milp(
         ak, w, area, ranked, st, k, t_min=None, relax=False, time_limit_s=time_limit_s
     )
@@ -611,7 +612,7 @@ def _equity_exact(
         k,
         t_min=max(0.0, t_star - 1e-9),
         relax=False,
-        time_limit_s=time_limit_s,
+        time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - t0)),
     )
     x = p1.x if p2.x is None else p2.x
     chosen = cand[x[: len(cand)] > 0.5]
@@ -660,6 +661,13 @@ def _equity(
                 )
                 bnd_t = None if lp.x is None else float(-lp.fun)
     obj = float(gains.sum())
+    if len(chosen) and obj <= 1e-12:
+        low = st.shares(np.zeros(len(st.codes)))
+        notes.append(
+            f"the lowest area share stays at {100 * before:.1f}%: {int((low <= before).sum())} "
+            f"area(s) share it and {k} site(s) cannot raise them all; the sites raise the "
+            "lowest areas they can, in turn"
+        )
     return PlanResult(
         chosen=np.asarray(chosen, np.int64),
         gains=gains,

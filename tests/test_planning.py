@@ -387,3 +387,13 @@ def test_sessions_report_a_shortfall():
     assert len(plan.sessions) == 1
     assert plan.sessions["need_hours_added"].tolist() == [3.0]
     assert plan.notes and plan.notes[0].startswith("asked for 4 session(s), placed 1")
+
+
+def test_equity_says_when_the_lowest_share_cannot_rise():
+    # Three areas with nothing within reach and a candidate each: one site cannot lift all.
+    a = sp.csr_matrix(np.eye(3, dtype=np.int8))
+    need = np.array([2.0, 5.0, 3.0])
+    res = plan_sites(a, need, 1, objective="equity", area_code=np.array(["A", "B", "C"]))
+    assert res.chosen.tolist() == [1]  # the most need, since the minimum cannot move
+    assert res.objective == 0.0 and res.gains.tolist() == [0.0]
+    assert any("stays at 0.0%: 3 area(s)" in n for n in res.notes)
