@@ -248,27 +248,40 @@ def protect(
     for _ in range(n + 1):
         det, via = propagate(hid)
 
-        def fix_for(c: int, seen: set[int], via: np.ndarray = via) -> int | None:
-            """A cell to hide so that ``c`` is no longer worked out (back along the chain)."""
-            g = int(via[c])
-            if g < 0 or g in seen:
+        def fix_for(c: int, via: np.ndarray = via, det: np.ndarray = det) -> int | None:
+            """A cell to hide so that ``c`` is no longer worked out.
+
+            Candidates come from the relation that gave ``c`` and, back along the chain,
+            from the relations that gave the other hidden cells in it; the cheapest whose
+            hiding leaves ``c`` unknown is taken.
+            """
+            cands: list[int] = []
+            seen: set[int] = set()
+            stack = [c]
+            while stack:
+                x = stack.pop()
+                g = int(via[x])
+                if g < 0 or g in seen:
+                    continue
+                seen.add(g)
+                m = members[g]
+                cands += m[~hid[m] & ~frz[m] & ~virt[m] & (v[m] > 1e-9)].tolist()
+                stack += [int(o) for o in m if o != x and hid[o] and via[o] >= 0]
+            if not cands:
                 return None
-            seen.add(g)
-            cand = pick(members[g])
-            if cand is not None:
-                return cand
-            for other in members[g]:
-                if other != c and hid[other] and via[other] >= 0:
-                    cand = fix_for(int(other), seen)
-                    if cand is not None:
-                        return cand
-            return None
+            order = sorted(set(cands), key=cost)
+            for cand in order[:12]:
+                trial = hid.copy()
+                trial[cand] = True
+                if not propagate(trial)[0][c]:
+                    return int(cand)
+            return int(order[0])
 
         fix = None
         for c in np.flatnonzero(det & hid):
             if virt[c] and not small[c]:
                 continue
-            fix = fix_for(int(c), set())
+            fix = fix_for(int(c))
             if fix is not None:
                 break
         if fix is None:

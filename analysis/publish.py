@@ -72,7 +72,7 @@ import pandas as pd
 
 from analysis import coverage as cov
 from analysis.disclosure import protect
-from analysis.scenario import CoverageResult, site_xy
+from analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
 from geo import settings
 from geo.dataset import Dataset
 from geo.errors import InputError
@@ -84,6 +84,9 @@ CURVE_STEP_MIN = 5
 #: Shares are published to 0.1 of a percent.
 SHARE_DECIMALS = 3
 TOTAL = cov.TOTAL_CODE
+#: Status of a value that is not shown in a table with a ``status`` column.
+HIDDEN = "hidden"
+NOT_SHOWN = "not shown: its open sites overlap other published hours without nesting"
 
 
 # --------------------------------------------------------------------------- values and text
@@ -174,6 +177,9 @@ class _Ledger:
         self.hidden = np.zeros(0, bool)
         self.frozen = 0
         self.index: dict[str, int] = {}
+        #: need covered in an area by a set of sites: one cell per (area, set), whichever
+        #: output shows it (the run, a what-if, an hour of the week, one kind of site)
+        self.cover: dict[tuple[str, frozenset], int] = {}
 
     def add(self, name: str, value: float, virtual: bool = False) -> int:
         v = float(value) if np.isfinite(value) else 0.0
@@ -202,6 +208,30 @@ class _Ledger:
             frozen=frz,
         )
 
+    def cover_cell(self, code: str, sites: frozenset, name: str, value: float) -> int:
+        """The cell of need in ``code`` within reach of ``sites`` (shared by every output).
+
+        A new set is linked to every set of the same area that holds it or that it holds
+        (the difference is need reached by the extra sites), and to the area's need.
+        """
+        key = (code, frozenset(sites))
+        if key in self.cover:
+            return self.cover[key]
+        c = self.add(name, value)
+        for (code2, other), c2 in list(self.cover.items()):
+            if code2 != code:
+                continue
+            if key[1] < other:
+                self.group(c2, [c, self.add(f"{name}<{c2}", self.values[c2] - value, True)])
+            elif other < key[1]:
+                self.group(c, [c2, self.add(f"{name}>{c2}", value - self.values[c2], True)])
+        self.cover[key] = c
+        n = self.index.get(f"areas:{code}:need")
+        if n is not None:
+            rest = self.add(f"{name}:beyond", self.values[n] - value, virtual=True)
+            self.group(n, [c, rest])
+        return c
+
     def extend(self) -> _Ledger:
         """A copy whose cells are all decided (frozen), for an add-on."""
         new = copy.deepcopy(self)
@@ -218,6 +248,15 @@ class _Ledger:
     def n_hidden_real(self, start: int = 0) -> int:
         real = ~np.asarray(self.virtual[start:], bool)
         return int((self.hidden[start:] & real).sum())
+
+
+def _play_set(led: _Ledger) -> frozenset | None:
+    """The run's sites in play (the set of the base's need covered)."""
+    c = led.index.get(f"areas:{TOTAL}:need_covered")
+    for (code, sites), cell in led.cover.items():
+        if code == TOTAL and cell == c:
+            return sites
+    return None
 
 
 def _round_count(x: float, base: float) -> float:
@@ -397,9 +436,15 @@ def coverage(
     has_b = "need_backup" in t.columns
     cols = ["need", "need_covered", "need_uncovered"] + (["need_backup"] if has_b else [])
     cell: dict[tuple[str, str], int] = {}
+    play_ids = frozenset(result.sites.loc[result.sites["in_play"], "site_id"].astype(str))
     for i, code in enumerate(codes):
         for c in cols:
+            if c == "need_covered":
+                continue
             cell[(code, c)] = led.add(f"areas:{code}:{c}", t.at[i, c])
+        cell[(code, "need_covered")] = led.cover_cell(
+            code, play_ids, f"areas:{code}:need_covered", t.at[i, "need_covered"]
+        )
         if has_b:
             cell[(code, "single")] = led.add(
                 f"areas:{code}:covered_single",
@@ -421,16 +466,11 @@ def coverage(
     # by site type, overall: covered by one kind alone, and the rest of covered
     bt = result.by_type.reset_index(drop=True)
     bt_cells = []
+    play_sites = result.sites[result.sites["in_play"]]
     for _, r in bt.iterrows():
-        k = led.add(f"by_type:{r['site_group']}", r["need_covered"])
-        d_ = led.add(
-            f"by_type:{r['site_group']}:rest",
-            led.values[c_all] - float(r["need_covered"]),
-            virtual=True,
-        )
-        led.group(c_all, [k, d_])
-        # beyond reach of this kind = beyond reach of all + covered only by others
-        bt_cells.append(k)
+        kinds = TYPE_GROUPS.get(str(r["site_group"]), ())
+        ids = frozenset(play_sites.loc[play_sites["type"].isin(kinds), "site_id"].astype(str))
+        bt_cells.append(led.cover_cell(TOTAL, ids, f"by_type:{r['site_group']}", r["need_covered"]))
 
     # coverage curve at coarse minutes; the point at T is the covered total itself
     total_need = led.values[n_all]
@@ -687,23 +727,34 @@ def coverage(
 
 
 # --------------------------------------------------------------------------- what-if
-def closure(pub: Published, cmp: pd.DataFrame) -> pd.DataFrame:
+def closure(pub: Published, cmp: pd.DataFrame, closed: list[str] | None = None) -> pd.DataFrame:
     """Publish a what-if (:func:`analysis.scenario.compare_runs`) on top of its run.
+
+    ``closed``: the site ids closed (then need covered after is the same figure as any
+    other output's need within reach of the remaining sites, e.g. an hour of the week).
+    Publications accumulate on ``pub``: later ones cannot undo what this one hides.
 
     Returns one row per area and ``ALL``: ``area_code``, ``area_name``, ``need``,
     ``share_before``, ``share_after``, ``change`` (points of a share, only when both shares
     are published), ``need_losing_access``, ``need_gaining_access``.
     """
     led = pub.ledger.extend()
+    start = len(led.values)
     base = pub.round_to
     c = cmp.reset_index(drop=True)
     codes = c["area_code"].astype(str).tolist()
     idx = led.index
+    play = _play_set(led)
     after, lost, gain = {}, {}, {}
     for i, code in enumerate(codes):
         n = float(c.at[i, "need"])
         ca = float(c.at[i, "share_after"]) * n if n > 0 else 0.0
-        after[code] = led.add(f"whatif:{code}:covered_after", ca)
+        if closed is not None and play is not None:
+            after[code] = led.cover_cell(
+                code, play - frozenset(closed), f"whatif:{code}:covered_after", ca
+            )
+        else:
+            after[code] = led.add(f"whatif:{code}:covered_after", ca)
         lost[code] = led.add(f"whatif:{code}:need_losing_access", c.at[i, "need_losing_access"])
         gain[code] = led.add(f"whatif:{code}:need_gaining_access", c.at[i, "need_gaining_access"])
     kept = {}
@@ -714,12 +765,6 @@ def closure(pub: Published, cmp: pd.DataFrame) -> pd.DataFrame:
         )
         led.group(cb, [kept[code], lost[code]])
         led.group(after[code], [kept[code], gain[code]])
-        beyond = led.add(
-            f"whatif:{code}:beyond_after",
-            led.values[idx[f"areas:{code}:need"]] - led.values[after[code]],
-            virtual=True,
-        )
-        led.group(idx[f"areas:{code}:need"], [after[code], beyond])
     body = [x for x in codes if x != TOTAL]
     if TOTAL in codes:
         for d_ in (after, lost, gain, kept):
@@ -755,7 +800,8 @@ def closure(pub: Published, cmp: pd.DataFrame) -> pd.DataFrame:
             _round_count(led.values[d_[x]], base) if led.shown(d_[x]) else np.nan for x in codes
         ]
     out.attrs["published_by"] = GATE
-    out.attrs["suppressed_cells"] = led.n_hidden_real(len(pub.ledger.values))
+    out.attrs["suppressed_cells"] = led.n_hidden_real(start)
+    pub.ledger = led
     return out
 
 
@@ -837,7 +883,9 @@ def plan(
         "need_covered_before": heads["before"].value,
         "need_covered_after": heads["after"].value,
     }
-    return PublishedPlan(prop, heads, meta, led.n_hidden_real(len(pub.ledger.values)))
+    hidden = led.n_hidden_real(len(pub.ledger.values))
+    pub.ledger = led
+    return PublishedPlan(prop, heads, meta, hidden)
 
 
 # --------------------------------------------------------------------------- weekly profile
@@ -872,50 +920,46 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
     hourly = masks[:, :: SLOTS_PER_DAY // 24].T  # (168, n_sites)
     keys, inv = np.unique(hourly, axis=0, return_inverse=True)
     inv = np.asarray(inv).ravel()
-    play = sites.loc[base_mask, "in_play"].to_numpy(bool)
     need_by = result.table.set_index("area_code")["need"]
     codes = [c for c in result.table["area_code"].astype(str) if c != TOTAL]
     by_area = weekly.by_area
     overall = weekly.overall
+    ids = s["site_id"].astype(str).to_numpy()
+    # Only hours whose open sites include, or are included in, every other set of sites
+    # published (the run's, a what-if's, one kind's, other hours'): sets that overlap
+    # without nesting can be combined to isolate small groups of people.
+    chain = [sites_ for _, sites_ in led.cover] + [frozenset(ids)]
+    order = np.argsort(-np.bincount(inv, minlength=len(keys)), kind="stable")
+    accepted: list[int] = []
+    for k in order:
+        open_ids = frozenset(ids[np.asarray(keys[k], bool)])
+        if all(open_ids <= c or c <= open_ids for c in chain):
+            chain.append(open_ids)
+            accepted.append(int(k))
     cells: dict[tuple[str, int], int] = {}
-    for k in range(len(keys)):
+    for k in sorted(accepted):
         h = int(np.flatnonzero(inv == k)[0])
-        tot = led.add(f"week:{TOTAL}:{k}", float(overall["share_covered"].iloc[h]) * need_by[TOTAL])
+        open_ids = frozenset(ids[np.asarray(keys[k], bool)])
+        tot = led.cover_cell(
+            TOTAL,
+            open_ids,
+            f"week:{TOTAL}:{k}",
+            float(overall["share_covered"].iloc[h]) * need_by[TOTAL],
+        )
         cells[(TOTAL, k)] = tot
         parts = []
         for code in codes:
             r = by_area[(by_area["area_code"] == code)]
             share = float(r["share_covered"].iloc[h]) if len(r) else 0.0
             v = share * float(need_by.get(code, 0.0)) if share == share else 0.0
-            cells[(code, k)] = led.add(f"week:{code}:{k}", v)
+            cells[(code, k)] = led.cover_cell(code, open_ids, f"week:{code}:{k}", v)
             parts.append(cells[(code, k)])
         led.group(tot, parts)
-    # nesting between open-site sets (including the run's own sites in play)
-    sets = [np.asarray(kk, bool) for kk in keys]
-    for a in range(len(sets)):
-        for b in range(len(sets)):
-            if a != b and (sets[a] <= sets[b]).all():
-                for code in [*codes, TOTAL]:
-                    lo, hi = cells[(code, a)], cells[(code, b)]
-                    v = led.add(
-                        f"week:{code}:{a}<{b}", led.values[hi] - led.values[lo], virtual=True
-                    )
-                    led.group(hi, [lo, v])
-        for code in [*codes, TOTAL]:
-            cb = idx[f"areas:{code}:need_covered"]
-            this = cells[(code, a)]
-            if (sets[a] <= play).all():
-                v = led.add(f"week:{code}:{a}<run", led.values[cb] - led.values[this], virtual=True)
-                led.group(cb, [this, v])
-            elif (play <= sets[a]).all():
-                v = led.add(f"week:{code}:run<{a}", led.values[this] - led.values[cb], virtual=True)
-                led.group(this, [cb, v])
-            rest = led.add(
-                f"week:{code}:{a}:beyond",
-                led.values[idx[f"areas:{code}:need"]] - led.values[this],
-                virtual=True,
-            )
-            led.group(idx[f"areas:{code}:need"], [this, rest])
+    # need within reach of any of these sites: the need-hours if they were always open
+    full_cell = led.cover_cell(
+        TOTAL, frozenset(ids), f"week:{TOTAL}:all_sites", weekly.need_hours_max / 168.0
+    )
+    start = len(pub.ledger.values)
     led.solve()
     names = result.table.set_index("area_code").get("area_name", pd.Series(dtype=str))
     rows = []
@@ -923,8 +967,8 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
         n_i = idx[f"areas:{code}:need"]
         for h in range(168):
             k = int(inv[h])
-            ci = cells[(code, k)]
-            ok = led.shown(ci) and led.shown(n_i) and led.values[n_i] > 0
+            ci = cells.get((code, k))
+            ok = ci is not None and led.shown(ci) and led.shown(n_i) and led.values[n_i] > 0
             rows.append(
                 {
                     "area_code": code,
@@ -935,25 +979,20 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
                     if ok
                     else np.nan,
                     "sites_open": int(overall["sites_open"].iloc[h]),
+                    "status": "" if ok else (HIDDEN if ci is not None else NOT_SHOWN),
                 }
             )
     table = pd.DataFrame(rows)
     ov = table[table["area_code"] == TOTAL]
     worst = ov.dropna(subset=["share_covered"]).nsmallest(3, "share_covered", keep="first")
-    all_shown = all(led.shown(cells[(TOTAL, k)]) for k in range(len(keys)))
+    all_shown = all((TOTAL, k) in cells and led.shown(cells[(TOTAL, k)]) for k in range(len(keys)))
     if all_shown:
         nh = Headline(
             "need-hours of access a week", f"{weekly.need_hours:,.0f}", round(weekly.need_hours)
         )
     else:
         nh = Headline("need-hours of access a week", "hidden", None, "some hours are hidden")
-    full = np.ones(len(s), bool)
-    kfull = [k for k in range(len(keys)) if sets[k].all()]
-    if (
-        kfull
-        and led.shown(cells[(TOTAL, kfull[0])])
-        or (play.all() and led.shown(idx[f"areas:{TOTAL}:need_covered"]))
-    ):
+    if led.shown(full_cell):
         nhm = Headline(
             "need-hours if every site within reach were always open",
             f"{weekly.need_hours_max:,.0f}",
@@ -961,13 +1000,14 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
         )
     else:
         nhm = Headline("need-hours if always open", "hidden", None, "it would reveal a small count")
-    del full
     meta = {
         **{k: v for k, v in pub.metadata.items() if k != "layer"},
         "layer": "weekly_profile",
         "need_hours_per_week": nh.value,
         "need_hours_if_always_open": nhm.value,
     }
+    pub.ledger = led
+    meta["hidden_cells"] = led.n_hidden_real(start)
     return PublishedProfile(table, worst, nh, nhm, meta)
 
 

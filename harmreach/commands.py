@@ -156,7 +156,7 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
         lines += _closure_lines(ds, result, pub, args)
     if args.profile:
         lines += _profile(ds, result, pub, args)
-    lines.append(f"legend: {pub.legend}")
+    lines += ["", f"legend: {pub.legend}"]
     lines += _write(pub, args.out, "areas")
     print("\n".join(lines))
     return 0
@@ -170,7 +170,7 @@ def _closure_lines(
 
     ids = [x.strip() for x in args.close.split(",") if x.strip()]
     after = run_coverage(with_sites_changed(ds, close=ids), result.params, engine=args.engine)
-    cmp = publish.closure(pub, compare_runs(result, after))
+    cmp = publish.closure(pub, compare_runs(result, after), closed=ids)
     lines = ["", f"if {', '.join(ids)} closed:"]
     lines.append(f"{'area':<28}{'before':>9}{'after':>9}{'change':>9}{'need losing access':>20}")
     for _, r in cmp.iterrows():
