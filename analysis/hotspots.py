@@ -154,8 +154,9 @@ def getis_ord_gi_star(
     ``esda.G_Local(star=True, transform="B")`` reports as ``Zs`` for positive data (this one
     also takes negative values, such as standardised rates). p-values are normal, or with
     ``permutations > 0`` from conditional randomisation (unit i's value kept, its
-    neighbours drawn from the other units; seeded, ``2 min(#≥, #≤) + 1`` over
-    ``permutations + 1``). When all values are equal nothing stands out: z = 0, p = 1.
+    neighbours drawn from the other units; seeded; twice the one-sided
+    ``(min(#≥, #≤) + 1) / (permutations + 1)``, at most 1). When all values are equal
+    nothing stands out: z = 0, p = 1.
     """
     x = np.asarray(values, float)
     n = len(x)
@@ -202,7 +203,7 @@ def _permutation_p(
         tol = 1e-9 * max(1.0, abs(obs[i]))
         ge[i] = np.count_nonzero(sims >= obs[i] - tol)
         le[i] = np.count_nonzero(sims <= obs[i] + tol)
-    return np.minimum(1.0, (2.0 * np.minimum(ge, le) + 1.0) / (permutations + 1.0))
+    return np.minimum(1.0, 2.0 * (np.minimum(ge, le) + 1.0) / (permutations + 1.0))
 
 
 def fdr_threshold(p: np.ndarray, alpha: float) -> float:
@@ -228,6 +229,22 @@ def queen_neighbours(rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
         ]
         out.append(np.asarray(nb, dtype=np.int64))
     return out
+
+
+def _permutation_note(permutations: int, n_tested: int, alpha: float) -> str | None:
+    """A warning when permutation p-values are too coarse for the false discovery rate."""
+    if permutations <= 0 or n_tested == 0:
+        return None
+    floor = 2.0 / (permutations + 1)
+    if floor <= alpha / n_tested:
+        return None
+    fewest = int(np.ceil(floor * n_tested / alpha))
+    need = int(np.ceil(2.0 * n_tested / alpha)) - 1
+    return (
+        f"with {permutations} permutations no p-value is below {floor:.2g}, so fewer than "
+        f"{fewest} significant units cannot pass the false discovery rate over {n_tested}; "
+        f"use at least {need} permutations (or normal p-values)"
+    )
 
 
 def _method_text(base: str, alpha: float, threshold: float, permutations: int) -> str:
@@ -335,6 +352,9 @@ def find_hotspots(
         z[tested], p[tested] = getis_ord_gi_star(x, nb, permutations=permutations, seed=seed)
     thr = fdr_threshold(p[tested], alpha)
     hot = tested & (z > 0) & (p < thr)
+    coarse = _permutation_note(permutations, int(tested.sum()), alpha)
+    if coarse:
+        notes.append(coarse)
     attrs = {
         "method": _method_text(base, alpha, thr, permutations),
         "kernel": KERNEL_METHOD.format(bw=bandwidth_m),
@@ -494,6 +514,9 @@ def area_hotspots(
     p = np.ones(len(areas))
     z[tested], p[tested] = getis_ord_gi_star(x, nb, permutations=permutations, seed=seed)
     thr = fdr_threshold(p[tested], alpha)
+    coarse = _permutation_note(permutations, int(tested.sum()), alpha)
+    if coarse:
+        notes.append(coarse)
     out = areas.copy()
     out["gi_z"] = z
     out["gi_p"] = p

@@ -287,3 +287,24 @@ def test_area_hotspots_errors():
     areas.loc[4, "residents"] = float("nan")
     with pytest.raises(InputError, match="row 5"):
         area_hotspots(areas)
+
+
+def test_permutation_inference_is_seeded_and_finds_the_cluster():
+    xy, rows, cols, box = grid_points()
+    rng = np.random.default_rng(11)
+    pop = np.full(N * N, 1000.0)
+    block = (abs(rows - 10) <= 1) & (abs(cols - 6) <= 1)
+    need = rng.poisson(np.where(block, 40.0, 10.0)).astype(float)
+    one, _ = find_hotspots(xy, need, box, residents=pop, permutations=9999, seed=3)
+    two, _ = find_hotspots(xy, need, box, residents=pop, permutations=9999, seed=3)
+    assert (one["gi_p"] == two["gi_p"]).all()
+    assert one["gi_p"].min() == pytest.approx(2 / 10000)  # two-sided floor: 2 * 1/(9999+1)
+    assert one.set_index(["row", "col"]).loc[(10, 6), "hot"]
+    assert "9999 seeded conditional permutations" in one.attrs["method"]
+    # 2/10000 > 0.05/400: a lone significant cell could not pass, and the note says so
+    assert "fewer than 2 significant units" in one.attrs["notes"][0]
+    # 999 permutations cannot pass the FDR over 400 cells unless 16 cells reach p = 0.002
+    # (BH: 0.002 <= 0.05 k / 400 needs k >= 16); here 12 do, so nothing is hot, and it says so
+    few, _ = find_hotspots(xy, need, box, residents=pop, permutations=999, seed=3)
+    assert (few["gi_p"] <= 0.002).sum() < 16 and not few["hot"].any()
+    assert any("use at least 15999 permutations" in n for n in few.attrs["notes"])
