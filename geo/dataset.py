@@ -120,6 +120,9 @@ def load_dataset(
     area_code: str | None = None,
     area_name: str | None = None,
     need_code: str | None = None,
+    sheet: str | None = None,
+    layer: str | None = None,
+    sites_layer: str | None = None,
     strict: bool = True,
 ) -> Dataset:
     """Read and validate every input, building the study area from national data if needed.
@@ -138,6 +141,9 @@ def load_dataset(
         Identifier columns of the areas file, when they cannot be detected.
     need_code
         The column of a per-area need table that holds the area codes (else detected).
+    sheet, layer, sites_layer
+        The XLSX sheet of the sites and need files, the layer of the areas file, the layer
+        of a vector sites file (default: the only one; several are an error listing them).
     strict
         Whether a bad site row is an error (True) or skipped and reported (False).
 
@@ -166,14 +172,17 @@ def load_dataset(
     reports: list[ReadReport] = []
     origins: dict[str, Origin] = {}
     if areas is not None:
-        area_gdf = read_areas(areas, code_col=area_code, name_col=area_name)
+        area_gdf = read_areas(areas, code_col=area_code, name_col=area_name, layer=layer)
+        ds_notes += list(area_gdf.attrs.get("read_notes", []))
         origins["areas"] = Origin(YOURS, Source.of(areas).name)
     else:
         if area is not None:
             codes, label = resolve_area(area)
             how = f"--area {area}"
         elif sites is not None:
-            site_gdf, rep = read_sites(sites, crs=settings.BNG_EPSG, strict=strict)
+            site_gdf, rep = read_sites(
+                sites, crs=settings.BNG_EPSG, strict=strict, sheet=sheet, layer=sites_layer
+            )
             reports.append(rep)
             xy = np.c_[site_gdf.geometry.x, site_gdf.geometry.y]
             codes, how = _choose_districts(districts_holding(xy[:, 0], xy[:, 1]))
@@ -205,7 +214,9 @@ def load_dataset(
     else:
         if site_gdf is None:
             study = area_gdf if place is None else None
-            site_gdf, rep = read_sites(sites, crs=target, study_area=study, strict=strict)
+            site_gdf, rep = read_sites(
+                sites, crs=target, study_area=study, strict=strict, sheet=sheet, layer=sites_layer
+            )
             reports.append(rep)
         origins["sites"] = Origin(YOURS, Source.of(sites).name)
         site_gdf = site_gdf.assign(illustrative=False)
@@ -216,7 +227,8 @@ def load_dataset(
     need_in: NeedInput | None = None
     if need is not None:
         codes_known = _known_codes(area_gdf, place)
-        need_in = read_need(need, area_codes=codes_known, code_col=need_code)
+        need_in = read_need(need, area_codes=codes_known, code_col=need_code, sheet=sheet)
+        ds_notes += list(getattr(need_in, "notes", []) or [])
     if place is not None:
         demand = place.demand.copy()
         demand["area_code"] = demand[_code_column(level)].to_numpy()

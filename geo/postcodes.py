@@ -179,7 +179,7 @@ class PostcodeIndex:
             ("sector", self.sectors),
             ("district", self.districts),
         ):
-            mask = (level == lvl).to_numpy()
+            mask = (level == lvl).to_numpy(dtype=bool, na_value=False)
             if not mask.any():
                 continue
             pos = table.index.get_indexer(canon[mask].to_numpy())

@@ -28,6 +28,9 @@ def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
     )
     g.add_argument("--sites", help="sites file: CSV, XLSX, GeoJSON or GeoPackage")
     g.add_argument("--areas", help="area polygons: GeoPackage, GeoJSON, shapefile zip")
+    g.add_argument("--layer", help="layer of a multi-layer areas file (GeoPackage, zip)")
+    g.add_argument("--sheet", help="sheet of an XLSX sites or need file (default: the first)")
+    g.add_argument("--sites-layer", help="layer of a multi-layer sites file")
     g.add_argument("--area-code", help="identifier column of the areas file (else detected)")
     g.add_argument("--area-name", help="name column of the areas file (else detected)")
     g.add_argument(
@@ -165,6 +168,9 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - returns geo.dataset.Datas
         area=args.area,
         level=args.level,
         need_code=args.need_code,
+        sheet=args.sheet,
+        layer=args.layer,
+        sites_layer=args.sites_layer,
         area_code=args.area_code,
         area_name=args.area_name,
         strict=not args.skip_bad_rows,
