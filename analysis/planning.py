@@ -754,8 +754,11 @@ def incremental_table(
     candidate can reach, the equity objective), ``areas_gaining`` (up to three names, most
     ``need_added`` first) and ``area_code`` (the first of them). ``attrs`` hold the values
     before the first site (``share_covered_before``, ``share_backup_before``,
-    ``min_area_share_before``), ``objective``, ``objective_label`` and ``objective_gains``
-    (per step, in the objective's terms: they add up to ``plan.objective``).
+    ``min_area_share_before``), ``objective``, ``objective_label``, ``objective_gains``
+    (per step, in the objective's terms: they add up to ``plan.objective``), and
+    ``need_added_share``/``need_added_base``: the running share ``need_added`` accumulates
+    in (``share_backup_after`` for backup, else ``share_covered_after``) and the area-table
+    count it starts from (``need_backup`` or ``need_covered``).
     """
     need = np.asarray(need, float)
     count = np.asarray(existing_count, dtype=np.int64).copy()
@@ -818,15 +821,28 @@ def incremental_table(
             "objective": objective,
             "objective_label": OBJECTIVE_LABELS[objective],
             "objective_gains": steps,
+            # need_added accumulates in this running share, from this area-table count:
+            # share_after[i] * total need = before + need_added[1..i]
+            "need_added_share": "share_backup_after"
+            if objective == "backup"
+            else "share_covered_after",
+            "need_added_base": "need_backup" if objective == "backup" else "need_covered",
         }
     )
     return df
 
 
+#: Table columns kept out of the proposed-sites layer: running shares whose differences are
+#: counts the publishing gate does not (yet) protect. They stay in ``SitePlan.table``.
+TABLE_ONLY = ["share_backup_after", "min_area_share_after"]
+
+
 def proposed_sites(table: pd.DataFrame, crs: object) -> gpd.GeoDataFrame:
-    """The plan as points (analysis CRS)."""
+    """The plan as points (analysis CRS), without the table-only running shares."""
     return gpd.GeoDataFrame(
-        table.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(table["x"], table["y"]), crs=crs
+        table.drop(columns=["x", "y", *[c for c in TABLE_ONLY if c in table.columns]]),
+        geometry=gpd.points_from_xy(table["x"], table["y"]),
+        crs=crs,
     )
 
 
@@ -918,7 +934,7 @@ def plan_for_run(
     return SitePlan(
         proposed=proposed_sites(table, d.crs)
         if len(table)
-        else gpd.GeoDataFrame(table.drop(columns=["x", "y"]), geometry=[], crs=d.crs),
+        else gpd.GeoDataFrame(table.drop(columns=["x", "y", *TABLE_ONLY]), geometry=[], crs=d.crs),
         table=table,
         result=res,
         share_before=before,

@@ -375,6 +375,9 @@ def test_demo_backup_gains_add_up_and_match_a_fresh_run(demo_run):
     assert two == pytest.approx(r.value_after)
     assert two - r.value_before == pytest.approx(r.objective)
     assert plan.table["share_backup_after"].iloc[-1] == pytest.approx(two / need.sum())
+    assert plan.table.attrs["need_added_share"] == "share_backup_after"
+    assert plan.table.attrs["need_added_base"] == "need_backup"
+    assert "share_backup_after" not in plan.proposed.columns  # kept out of the map layer
 
 
 def test_sessions_report_a_shortfall():
