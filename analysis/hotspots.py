@@ -304,6 +304,12 @@ def find_hotspots(
         raise InputError(f"alpha {alpha} must be between 0 and 1.", fix="e.g. 0.05.")
     xy = np.asarray(xy, float).reshape(-1, 2)
     need = np.asarray(need, float)
+    for name, v in (("need", need), ("residents", residents)):
+        if v is not None and len(v) != len(xy):
+            raise InputError(
+                f"{len(v)} {name} values for {len(xy)} demand points.",
+                fix=f"give one {name} value per demand point.",
+            )
     bounds = tuple(shapely.bounds(study_area))
     raster, (x0, y0), (ny, nx_) = grid_cells(xy, need, bounds, cell_m)
     rr, cc = np.mgrid[0:ny, 0:nx_]

@@ -210,10 +210,12 @@ def test_cells_without_residents_are_not_tested():
     assert (cells.loc[~cells["tested"], "gi_p"] == 1.0).all()
 
 
-def test_alpha_out_of_range():
+def test_alpha_out_of_range_and_lengths():
     xy, _, _, box = grid_points()
     with pytest.raises(InputError, match="alpha"):
         find_hotspots(xy, np.ones(len(xy)), box, alpha=1.5)
+    with pytest.raises(InputError, match="399 residents values for 400 demand points"):
+        find_hotspots(xy, np.ones(len(xy)), box, residents=np.ones(399))
 
 
 # --- areas (wards, LSOAs) -------------------------------------------------------------------
