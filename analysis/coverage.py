@@ -17,6 +17,7 @@ def coverage_table(
     minutes: float,
     second_min: np.ndarray | None = None,
     area_names: pd.Series | None = None,
+    reach_status: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Need and residents within ``minutes`` of a site, per area plus a total row.
 
@@ -33,6 +34,10 @@ def coverage_table(
         who travel past their nearest for anonymity.
     area_names
         Optional code → name.
+    reach_status
+        Per demand point, the engine's ``ok`` / ``off_network`` / ``unreachable``: adds
+        ``points_off_network`` and ``points_unreachable``, how many demand points (postcode
+        units, not people) had no travel time, so that none counts as "not covered" unseen.
 
     Returns
     -------
@@ -57,6 +62,11 @@ def coverage_table(
     sums = ["need", "need_covered", "residents", "residents_covered"] + (
         ["need_backup"] if second_min is not None else []
     )
+    if reach_status is not None:
+        status = np.asarray(reach_status).astype(str)
+        df["points_off_network"] = (status == "off_network").astype(np.int64)
+        df["points_unreachable"] = (status == "unreachable").astype(np.int64)
+        sums += ["points_off_network", "points_unreachable"]
     per = df.groupby("area_code", sort=True)[sums].sum()
     per.loc[TOTAL_CODE] = df[sums].sum()
     med = {

@@ -35,6 +35,19 @@ def test_coverage_table_hand_case():
     assert t.loc["A", "median_min"] == 15
 
 
+def test_coverage_table_counts_points_without_a_time():
+    area = np.array(["A", "A", "B", "B"])
+    need = np.array([1.0, 2.0, 3.0, 4.0])
+    t = np.array([5.0, np.inf, np.inf, np.inf])
+    status = np.array(["ok", "off_network", "unreachable", "unreachable"])
+    tab = coverage_table(area, need, need, t, 15, reach_status=status).set_index("area_code")
+    assert tab.loc["A", "points_off_network"] == 1 and tab.loc["A", "points_unreachable"] == 0
+    assert tab.loc["B", "points_unreachable"] == 2
+    assert tab.loc["ALL", "points_off_network"] == 1 and tab.loc["ALL", "points_unreachable"] == 2
+    # they are not covered, and now not unseen either
+    assert tab.loc["ALL", "need_covered"] == 1.0
+
+
 def test_coverage_curve_monotone_and_exact():
     rng = np.random.default_rng(0)
     need = rng.random(500)
