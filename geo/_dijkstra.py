@@ -1,13 +1,18 @@
-"""Compiled multi-source Dijkstra with offset, labelled sources (numba, 4-ary heap).
+"""Compiled Dijkstra kernels for the travel engine (numba, 4-ary heaps with keys inside).
 
-Why hand-written: SciPy's ``csgraph.dijkstra(min_only=True)`` is the obvious library call
-(and the engine still uses it for per-site runs), but it cannot start sources at different
-times (a site's own walk from the street), which forces an augmented copy of the graph,
-and its Fibonacci heap chases pointers. This version starts each source at its own offset,
-carries the source's label to every node, and keeps keys inside a 4-ary heap so that
-sift-down compares contiguous memory. Measured on a 10^6-node street grid with 30 sites:
-0.21 s against SciPy's 0.28 s (same process), identical times and labels. Checked against
-networkx and SciPy in the tests.
+``multi_source``: time from the nearest source to every node and its label, sources
+starting at their own offsets (a site's walk from the street). SciPy's
+``csgraph.dijkstra(min_only=True)`` cannot start sources at different times, which would
+force an augmented copy of the graph, and its Fibonacci heap chases pointers.
+
+``k_labels``: the k nearest sources of every node plus every source within a time limit,
+in one search whose labels are (node, source) pairs; with k = 1 and the limit T it is what
+coverage needs (nearest, second-nearest within T, count within T), and with k = 0 it lists
+the (node, site) pairs within T for E2SFCA without a points × sites matrix. ``matrix`` in
+the engine still runs SciPy once per site for dense matrices.
+
+``point_labels`` / ``point_pairs_within`` turn node labels into per-point answers (adding
+each point's own walk). All are checked against networkx in the tests.
 """
 
 from __future__ import annotations
