@@ -393,3 +393,36 @@ def test_estimated_engine_reach_status_is_ok():
     res = EstimatedEngine("walk").nearest(np.zeros((3, 2)), np.ones((1, 2)), k=1)
     assert res.reach_status.tolist() == ["ok"] * 3
     assert res.n_off_network == 0 and res.n_unreachable == 0
+
+
+@pytest.mark.parametrize(("k", "limit"), [(2, -1.0), (1, 400.0), (0, 300.0), (3, 250.0)])
+def test_k_labels_kernel_matches_networkx(k, limit):
+    """geo._dijkstra.k_labels against one networkx Dijkstra per source (random one-ways)."""
+    from geo._dijkstra import k_labels
+
+    rng = np.random.default_rng(k)
+    n, m = 300, 1100
+    xy = rng.uniform(0, 2000, (n, 2))
+    u, v = rng.integers(0, n, m), rng.integers(0, n, m)
+    net = network_from_arrays(
+        xy, u, v, rng.uniform(5, 300, m), mode="drive", oneway=rng.integers(-1, 2, m), speed_kph=30
+    )
+    g = nx_graph(net)
+    src = rng.integers(0, n, 9)
+    src[1] = src[0]  # two sources at one node
+    off = rng.uniform(0, 60, 9)
+    csr = net.csgraph()
+    ptr, lab, t = k_labels(csr.indptr, csr.indices, csr.data, src.astype(np.int64), off, k, limit)
+    ref = np.full((n, 9), np.inf)
+    for s in range(9):
+        for node, d in nx.single_source_dijkstra_path_length(g, int(src[s]), weight="w").items():
+            ref[node, s] = d + off[s]
+    for node in range(n):
+        got_t, got_s = t[ptr[node] : ptr[node + 1]], lab[ptr[node] : ptr[node + 1]]
+        want = np.sort(ref[node])
+        want = want[np.isfinite(want)]
+        n_want = max(min(k, len(want)), int((want <= limit).sum()))
+        assert len(got_t) == n_want
+        np.testing.assert_allclose(got_t, want[:n_want], atol=1e-6)
+        np.testing.assert_allclose(ref[node, got_s], got_t, atol=1e-6)  # each label is true
+        assert len(set(got_s.tolist())) == len(got_s)
