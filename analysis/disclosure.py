@@ -153,6 +153,9 @@ def protect(
     virtual: np.ndarray | None = None,
     hidden: np.ndarray | None = None,
     frozen: np.ndarray | None = None,
+    exact_max: int = 1500,
+    lp_max: int = 4000,
+    precision: float = 0.5,
 ) -> np.ndarray:
     """Primary and secondary suppression over cells linked by additive relations.
 
@@ -171,6 +174,18 @@ def protect(
         Cells already hidden (besides those under the threshold).
     frozen
         Cells whose state is already decided (published earlier): never hidden here.
+    exact_max
+        Up to this many hidden cells, rule 2 is finally checked exactly (linear algebra:
+        a cell is worked out when every solution of the relations agrees on it), which
+        also catches values worked out by combining several relations.
+    lp_max
+        Up to this many cells, a last check solves linear programs (HiGHS) over the cells
+        themselves (non-negative, published ones within their rounding): no hidden cell,
+        and no small difference, may be left an interval narrower than the threshold
+        (this catches a hidden point of a curve pinned between two published ones).
+    precision
+        How closely a published cell pins its value (half the rounding step; a share to
+        0.1 of a percent of a total pins its count closer than whole people do).
 
     Returns
     -------
@@ -191,7 +206,9 @@ def protect(
        least the threshold: otherwise the smallest positive published part is hidden.
 
     Of the cells that would fix a breach, the one in the fewest relations (then the
-    smallest) is hidden, one per pass, so that fixes do not cascade needlessly.
+    smallest) is hidden, one per pass, so that fixes do not cascade needlessly. Relations
+    are also composed one level deep (a part that is itself a total is replaced by its
+    parts), so that rule 4 sees, e.g., need = within reach + each gap + the rest.
     """
     v = np.asarray(values, float)
     n = len(v)
@@ -199,7 +216,7 @@ def protect(
     frz = np.zeros(n, bool) if frozen is None else np.asarray(frozen, bool).copy()
     hid = np.zeros(n, bool) if hidden is None else np.asarray(hidden, bool).copy()
     hid |= virt | (primary(v, threshold) & ~frz)
-    members = [np.asarray([t, *parts], dtype=np.int64) for t, parts in groups]
+    members = [np.asarray([t, *parts], dtype=np.int64) for t, parts in _composed(groups)]
     of_cell: list[list[int]] = [[] for _ in range(n)]
     for g, m in enumerate(members):
         for c in m:
@@ -298,6 +315,147 @@ def protect(
                     if fix is not None:
                         break
         if fix is None:
+            fix = _exact_check(v, members, hid, virt, small, frz, cost, max_cells=exact_max)
+        if fix is None and lp_max and len(v) <= lp_max:
+            fix = _lp_check(v, members, hid, virt, small, frz, cost, threshold, precision)
+        if fix is None:
             return hid
         hid[fix] = True  # one cell per pass: fixes found together often overlap
     return hid  # pragma: no cover - every pass hides at least one more cell
+
+
+def _composed(
+    groups: Sequence[tuple[int, Sequence[int]]], limit: int = 20_000
+) -> list[tuple[int, list[int]]]:
+    """The relations, plus each one with a part replaced by that part's own parts."""
+    base = [(int(t), [int(p) for p in parts]) for t, parts in groups]
+    by_total: dict[int, list[list[int]]] = {}
+    for t, parts in base:
+        by_total.setdefault(t, []).append(parts)
+    seen = {(t, tuple(sorted(parts))) for t, parts in base}
+    out = list(base)
+    for t, parts in base:
+        for p in parts:
+            for sub in by_total.get(p, []):
+                new = sorted([q for q in parts if q != p] + sub)
+                key = (t, tuple(new))
+                if t in new or key in seen or len(new) > 64:
+                    continue
+                seen.add(key)
+                out.append((t, new))
+                if len(out) > limit:
+                    return out
+    return out
+
+
+def _determined(members: list[np.ndarray], hid: np.ndarray) -> np.ndarray:
+    """Hidden cells whose value every solution of the relations agrees on (null space)."""
+    from scipy.linalg import null_space
+
+    cols = np.flatnonzero(hid)
+    pos = {int(c): i for i, c in enumerate(cols)}
+    rows = []
+    for m in members:
+        h = [int(c) for c in m if hid[c]]
+        if not h:
+            continue
+        r = np.zeros(len(cols))
+        for k, c in enumerate(m):
+            if hid[c]:
+                r[pos[int(c)]] += 1.0 if k == 0 else -1.0
+        rows.append(r)
+    out = np.zeros(len(hid), bool)
+    if not rows:
+        return out
+    ns = null_space(np.asarray(rows))
+    if ns.size == 0:
+        out[cols] = True
+        return out
+    out[cols] = np.abs(ns).max(axis=1) < 1e-9
+    return out
+
+
+def _exact_check(v, members, hid, virt, small, frz, cost, *, max_cells: int) -> int | None:
+    """A cell to hide when a hidden cell is worked out by combining relations (or None)."""
+    if hid.sum() > max_cells:
+        return None
+    det = _determined(members, hid)
+    bad = np.flatnonzero(det & hid & (~virt | small))
+    if len(bad) == 0:
+        return None
+    target = int(bad[0])
+    # candidates: published cells sharing a relation with a hidden cell of the same block
+    near: set[int] = set()
+    for m in members:
+        if hid[m].any():
+            near.update(
+                int(c) for c in m if not hid[c] and not frz[c] and not virt[c] and v[c] > 1e-9
+            )
+    for cand in sorted(near, key=cost)[:12]:
+        trial = hid.copy()
+        trial[cand] = True
+        if not _determined(members, trial)[target]:
+            return cand
+    return min(near, key=cost) if near else None
+
+
+def _lp_widths(v, members, hid, targets, fixed_half: float = 0.5):
+    """Interval of each target cell under the relations, non-negativity and published values."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    n = len(v)
+    rows, cols, vals = [], [], []
+    for r, m in enumerate(members):
+        for k, c in enumerate(m):
+            rows.append(r)
+            cols.append(int(c))
+            vals.append(1.0 if k == 0 else -1.0)
+    a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
+    b_eq = np.zeros(len(members))
+    pub = ~hid
+    lo = np.where(pub, np.maximum(v - fixed_half, 0.0), 0.0)
+    hi = np.where(pub, v + fixed_half, np.inf)
+    bounds = list(zip(lo, [None if not np.isfinite(h) else h for h in hi], strict=True))
+    out = {}
+    for t in targets:
+        c = np.zeros(n)
+        c[t] = 1.0
+        a = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        b = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        if a.status != 0:
+            continue
+        top = np.inf if b.status == 3 else -b.fun
+        out[t] = (a.fun, top)
+    return out
+
+
+def _lp_check(v, members, hid, virt, small, frz, cost, threshold, half) -> int | None:
+    """A cell to hide when a hidden value or a small difference is pinned (or None)."""
+    targets = [int(c) for c in np.flatnonzero(hid & (~virt | small)) if v[c] > 1e-9 or not virt[c]]
+    if not targets:
+        return None
+    widths = _lp_widths(v, members, hid, targets, half)
+    bad = [t for t, (a, b) in widths.items() if b - a < threshold - 1e-6 and (v[t] > 1e-9)]
+    if not bad:
+        return None
+    target = bad[0]
+    near: set[int] = set()
+    for m in members:
+        if target in m or hid[m].sum() > 0 and target in m:
+            near.update(
+                int(c) for c in m if not hid[c] and not frz[c] and not virt[c] and v[c] > 1e-9
+            )
+    if not near:
+        for m in members:
+            if hid[m].any():
+                near.update(
+                    int(c) for c in m if not hid[c] and not frz[c] and not virt[c] and v[c] > 1e-9
+                )
+    for cand in sorted(near, key=cost)[:8]:
+        trial = hid.copy()
+        trial[cand] = True
+        w = _lp_widths(v, members, trial, [target], half).get(target)
+        if w is None or w[1] - w[0] >= threshold - 1e-6:
+            return cand
+    return min(near, key=cost) if near else None

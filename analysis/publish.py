@@ -176,6 +176,9 @@ class _Ledger:
         self.groups: list[tuple[int, list[int]]] = []
         self.hidden = np.zeros(0, bool)
         self.frozen = 0
+        #: how closely a published figure pins its count (set from the total need: a share
+        #: to 0.1 of a percent of it)
+        self.precision = 0.5
         self.index: dict[str, int] = {}
         #: need covered in an area by a set of sites: one cell per (area, set), whichever
         #: output shows it (the run, a what-if, an hour of the week, one kind of site)
@@ -206,6 +209,7 @@ class _Ledger:
             virtual=np.asarray(self.virtual, bool),
             hidden=prev,
             frozen=frz,
+            precision=self.precision,
         )
 
     def cover_cell(self, code: str, sites: frozenset, name: str, value: float) -> int:
@@ -264,9 +268,18 @@ def _round_count(x: float, base: float) -> float:
 
 
 def _share_headline(
-    led: _Ledger, label: str, num: int, den: int, comp: int | None, round_to: float
+    led: _Ledger,
+    label: str,
+    num: int,
+    den: int,
+    comp: int | None,
+    round_to: float,
+    band: bool = True,
 ) -> Headline:
-    """A share num/den: its value when both counts are published, else a band and why."""
+    """A share num/den: its value when both counts are published, else a band and why.
+
+    ``band=False``: no band (for shares of overlapping sets, whose bands combine).
+    """
     thr = led.thr
     vn, vd = led.values[num], led.values[den]
     if led.shown(num) and led.shown(den):
@@ -280,6 +293,9 @@ def _share_headline(
         )
         return Headline(label, "hidden", None, why)
     comp_small = comp is not None and led.small(comp)
+    if not band:
+        why = "a count under the threshold" if led.small(num) else "it would reveal a small count"
+        return Headline(label, "hidden", None, why)
     if led.small(num) and not comp_small:
         return Headline(label, f"under {thr:g} people", None, "a count under the threshold")
     if comp_small and not led.small(num) and vd > 0:
@@ -294,11 +310,14 @@ def _share_headline(
     return Headline(label, "hidden", None, "it would reveal a small count elsewhere")
 
 
-def _count_headline(led: _Ledger, label: str, i: int, round_to: float) -> Headline:
+def _count_headline(
+    led: _Ledger, label: str, i: int, round_to: float, band: bool = True
+) -> Headline:
+    """A count, or a band ("under 5 people"; ``band=False`` when its partner is banded)."""
     if led.shown(i):
         v = _round_count(led.values[i], round_to)
         return Headline(label, count_text(v), v)
-    if led.small(i):
+    if led.small(i) and band:
         return Headline(label, f"under {led.thr:g} people", None, "a count under the threshold")
     return Headline(label, "hidden", None, "it would reveal a small count elsewhere")
 
@@ -471,6 +490,34 @@ def coverage(
         kinds = TYPE_GROUPS.get(str(r["site_group"]), ())
         ids = frozenset(play_sites.loc[play_sites["type"].isin(kinds), "site_id"].astype(str))
         bt_cells.append(led.cover_cell(TOTAL, ids, f"by_type:{r['site_group']}", r["need_covered"]))
+    reach_by = getattr(result, "type_reach", None) or {}
+    if len(bt) and all(str(g) in reach_by for g in bt["site_group"]):
+        # the kinds' reaches overlap: need covered splits into regions by which kinds reach
+        # it (a Venn diagram), each a count that the shares must not isolate
+        need_pts = result.demand["need"].to_numpy(float)
+        flags = np.column_stack([reach_by[str(g)] for g in bt["site_group"]])
+        cov_pts = result.demand["nearest_min"].to_numpy() <= result.params.minutes
+        area_pts = result.demand["area_code"].astype(str).to_numpy()
+        by_cell: dict[int, list[int]] = {}
+        for code in codes:
+            if code == TOTAL:
+                continue
+            sel = cov_pts & (area_pts == code)
+            if not sel.any():
+                continue
+            keys_, inv_ = np.unique(flags[sel], axis=0, return_inverse=True)
+            vals_ = np.bincount(np.asarray(inv_).ravel(), weights=need_pts[sel])
+            regions = []
+            for k_, v_ in zip(keys_, vals_, strict=True):
+                tag = "".join("1" if x else "0" for x in k_)
+                reg = led.add(f"by_type:region:{code}:{tag}", v_, virtual=True)
+                regions.append(reg)
+                for gi, hit in enumerate(k_):
+                    if hit:
+                        by_cell.setdefault(bt_cells[gi], []).append(reg)
+            led.group(cell[(code, "need_covered")], regions)
+        for k, regs in by_cell.items():
+            led.group(k, regs)
 
     # coverage curve at coarse minutes; the point at T is the covered total itself
     total_need = led.values[n_all]
@@ -528,12 +575,13 @@ def coverage(
             led.group(cell[(code, "need_uncovered")], [*parts, r_])
             rest.append(r_)
         led.group(small_all, rest)
-    else:
-        led.group(u_all, [*g_cells, small_all])
+    # the county-wide sum of the same relations
+    led.group(u_all, [*g_cells, small_all])
 
     # a note's count of need left out (no demand point)
     unplaced = led.add("notes:unplaced_need", result.need_info.unplaced_total)
 
+    led.precision = max(min(0.5 * base, 0.0005 * led.values[n_all]), 1e-3)
     led.solve()
 
     # ---------------------------------------------------------------- published frames
@@ -665,7 +713,9 @@ def coverage(
         "need_covered": _share_headline(
             led, f"need within {p.minutes:g} min by {p.mode}", c_all, n_all, u_all, base
         ),
-        "need_beyond": _count_headline(led, f"need beyond {p.minutes:g} min", u_all, base),
+        "need_beyond": _count_headline(
+            led, f"need beyond {p.minutes:g} min", u_all, base, band=not led.small(c_all)
+        ),
         "need_total": _count_headline(led, "need (estimated)", n_all, base),
     }
     if has_b:
@@ -679,7 +729,7 @@ def coverage(
         )
     for (_, r), k in zip(bt.iterrows(), bt_cells, strict=True):
         heads[f"by_type:{r['site_group']}"] = _share_headline(
-            led, f"covered by {r['site_group']} alone", k, n_all, None, base
+            led, f"covered by {r['site_group']} alone", k, n_all, None, base, band=False
         )
     if result.need_info.unplaced:
         shown_pc = ", ".join(result.need_info.unplaced[:5])
@@ -817,13 +867,19 @@ class PublishedPlan:
 
 
 def plan(
-    pub: Published, site_plan: object, decisions: gpd.GeoDataFrame | None = None
+    pub: Published,
+    site_plan: object,
+    decisions: gpd.GeoDataFrame | None = None,
+    step_need_by_area: pd.DataFrame | None = None,
 ) -> PublishedPlan:
     """Publish a site plan (:class:`analysis.planning.SitePlan`) on top of its run.
 
     ``need_added`` per step is a count (the steps add up to the change in need covered);
     ``share_covered_after`` is the running share. ``decisions`` (one row per proposal, in
     order, e.g. from ``analysis.layers.proposal_table``) contributes its other columns.
+    ``step_need_by_area`` (rows: steps in order, columns: area codes; from
+    :func:`step_need_by_area`) tells the gate which areas' need beyond reach each step takes,
+    so that a step cannot be differenced against one area's figures.
     """
     led = pub.ledger.extend()
     base = pub.round_to
@@ -845,6 +901,28 @@ def plan(
         steps.append(s)
         cums.append(w)
         prev = w
+    if steps and step_need_by_area is not None and len(step_need_by_area) == len(steps):
+        sba = step_need_by_area.reset_index(drop=True)
+        per_area: dict[str, list[int]] = {}
+        for i, s_ in enumerate(steps):
+            parts = []
+            for code in sba.columns:
+                if not np.isfinite(sba.at[i, code]):
+                    continue
+                x = led.add(f"plan:{i + 1}:{code}", float(sba.at[i, code]), virtual=True)
+                parts.append(x)
+                per_area.setdefault(str(code), []).append(x)
+            led.group(s_, parts)
+        for code, parts in per_area.items():
+            u = idx.get(f"areas:{code}:need_uncovered")
+            if u is None:
+                continue
+            rest_a = led.add(
+                f"plan:{code}:rest_beyond",
+                led.values[u] - sum(led.values[x] for x in parts),
+                virtual=True,
+            )
+            led.group(u, [*parts, rest_a])
     if steps:
         rest = led.add(
             "plan:rest_beyond",
@@ -886,6 +964,33 @@ def plan(
     hidden = led.n_hidden_real(len(pub.ledger.values))
     pub.ledger = led
     return PublishedPlan(prop, heads, meta, hidden)
+
+
+def step_need_by_area(
+    run: CoverageResult, reach: object, order: list[int] | np.ndarray
+) -> pd.DataFrame:
+    """Need newly within reach at each step of a plan, per area (raw, for :func:`plan`).
+
+    ``reach``: (n_demand, n_candidates) 0/1 matrix of the candidates within T (e.g.
+    :func:`analysis.planning.coverage_matrix` of the proposals, in order).
+    """
+    import scipy.sparse as sps
+
+    a = sps.csc_matrix(reach)
+    d = run.demand
+    need = d["need"].to_numpy(float)
+    covered = d["nearest_min"].to_numpy() <= run.params.minutes
+    codes = d["area_code"].astype(str).to_numpy()
+    areas = sorted(set(codes))
+    rows = []
+    for j in order:
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
+        newly = col[~covered[col]]
+        covered[newly] = True
+        s = pd.Series(need[newly]).groupby(codes[newly]).sum()
+        # NaN: no demand point of the area is newly in reach (known to be nobody)
+        rows.append([float(s[c]) if c in s.index else np.nan for c in areas])
+    return pd.DataFrame(rows, columns=areas)
 
 
 # --------------------------------------------------------------------------- weekly profile

@@ -67,6 +67,9 @@ class CoverageResult:
     #: E2SFCA: each capacity site's weighted need in reach (capacity ÷ its ratio), for the
     #: publishing gate (capacity ÷ access would reveal a small catchment).
     catchment_need: np.ndarray | None = None
+    #: per kind of site (``TYPE_GROUPS``): which demand points one of its sites reaches
+    #: within T, for the gate (the kinds' reaches overlap)
+    type_reach: dict[str, np.ndarray] | None = None
 
     @property
     def overall(self) -> pd.Series:
@@ -169,12 +172,14 @@ def run_coverage(
         surface.need, demand["nearest_min"].to_numpy(), settings.CURVE_MAX_MINUTES
     )
     rows = []
+    type_reach: dict[str, np.ndarray] = {}
     for label, kinds in TYPE_GROUPS.items():
         sub = play & sites["type"].isin(kinds).to_numpy()
         if not sub.any():
             continue
         t = engine.nearest(dxy, site_xy(sites[sub]), k=1).time_s[:, 0] / 60.0
         covered = t <= params.minutes
+        type_reach[label] = covered
         rows.append(
             {
                 "site_group": label,
@@ -214,6 +219,7 @@ def run_coverage(
         need_info=surface,
         notes=notes,
         catchment_need=catchment,
+        type_reach=type_reach,
     )
 
 

@@ -341,7 +341,15 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
         decisions = proposal_table(ds, result, sp_.proposed)
     except ImportError:  # pragma: no cover - older layers module
         pass
-    pp = publish.plan(pub, sp_, decisions)
+    from analysis.planning import coverage_matrix
+
+    step_areas = None
+    if len(sp_.proposed):
+        reach = coverage_matrix(
+            engine, site_xy(result.demand), site_xy(sp_.proposed), result.params.minutes
+        )
+        step_areas = publish.step_need_by_area(result, reach, list(range(len(sp_.proposed))))
+    pp = publish.plan(pub, sp_, decisions, step_areas)
     bar.update()
     bar.close()
     lines = _header(ds, result, pub)

@@ -118,14 +118,20 @@ class LPAudit:
             if a == b or size[a] >= size[b]:
                 continue
             v = vals[b] - vals[a]
-            if 1e-6 < v < self.threshold:
+            if 1e-6 < v < self.threshold - 1e-6:
                 s = self.set_of(self.sets[pub[b]] & ~self.sets[pub[a]])
                 out.setdefault(s, f"difference of published sets {pub[b]} - {pub[a]}")
         return out
 
     def solve(self, derived: bool = True) -> tuple[list[Finding], dict[str, float]]:
         """Intervals of every hidden value (and of small named differences)."""
-        targets = dict(self.hidden)
+        # a set published as a count somewhere is not hidden, whatever else withholds it
+        counted = {
+            f[1][0][1]
+            for f in self.facts
+            if len(f[1]) == 1 and f[1][0][0] == 1.0 and not f[0].startswith("band:")
+        }
+        targets = {s: lab for s, lab in self.hidden.items() if s not in counted}
         if derived:
             for s, label in self._differences().items():
                 targets.setdefault(s, label)
@@ -167,7 +173,7 @@ class LPAudit:
         out = []
         for f in findings:
             if f.label.startswith(("difference", "withheld")) and not (
-                1e-6 < f.true < self.threshold
+                1e-6 < f.true < self.threshold - 1e-6
             ):
                 continue
             if abs(f.true) < 1e-9 and f.hi < self.threshold:
@@ -281,7 +287,7 @@ def add_text_value(
     if b is not None:
         kind, x = b
         if kind == "under":
-            audit.count(label, num, 0.0, x)
+            audit.count("band:" + label, num, 0.0, x)
         else:
             audit.share(label, num, den, x, 1.0)
         audit.hide(label, num)

@@ -9,7 +9,6 @@ from small client counts by postcode sector.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -157,7 +156,7 @@ def audit_run(
             if "candidate" not in str(exc) and "no plan" not in str(exc):
                 raise
             plan_out = None
-    params = Params(minutes=float(minutes))
+    params = Params(minutes=float(minutes), assume_open="--assume-open" in extra)
     truth, _ = truth_for(ds, params, [close] if close else [], ll)
     audit = A.LPAudit(truth.need, THRESHOLD)
     for fmt, out in outs.items():
@@ -170,7 +169,9 @@ def audit_run(
     for text in texts:
         A.add_cli_coverage(audit, truth, text, base, minutes)
     gdoc = json.loads(gaps_out.read_text())
-    A.add_gaps(audit, truth, pd.DataFrame([f["properties"] for f in gdoc["features"]]), base, "gaps")
+    A.add_gaps(
+        audit, truth, pd.DataFrame([f["properties"] for f in gdoc["features"]]), base, "gaps"
+    )
     A.add_profile_csv(audit, truth, tmp / "week.csv")
     if plan_out is not None:
         A.add_plan(audit, truth, plan_out, plan_text, base)
@@ -218,11 +219,15 @@ def random_county(demo: Dataset, seed: int, tmp: Path) -> Dataset:
     pts = pts.reset_index(drop=True)
     codes = sorted(pts["area_code"].unique())
     geoms = [
-        shapely.buffer(shapely.convex_hull(shapely.multipoints(xy(pts[pts.area_code == c].geometry))), 300)
+        shapely.buffer(
+            shapely.convex_hull(shapely.multipoints(xy(pts[pts.area_code == c].geometry))), 300
+        )
         for c in codes
     ]
     areas = gpd.GeoDataFrame(
-        {"area_code": codes, "area_name": [f"Area {c}" for c in codes]}, geometry=geoms, crs=demo.crs
+        {"area_code": codes, "area_name": [f"Area {c}" for c in codes]},
+        geometry=geoms,
+        crs=demo.crs,
     )
     counts = rng.choice([0, 1, 2, 3, 4, 6, 8, 12, 20], size=len(near))
     need_file = tmp / "counts.csv"
@@ -299,6 +304,7 @@ def test_audit_random_counties(demo, tmp_path, batch):
             close=close,
             plan_k=int(rng.integers(1, 3)),
             formats=(".geojson", ".csv") if k % 2 else (".gpkg",),
+            extra=("--assume-open",),
         )
         stats["run"] = f"seed {seed}"
         STATS.append(stats)
