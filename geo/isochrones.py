@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import shapely
 
 from geo.travel import EstimatedEngine, NetworkEngine
+
+log = logging.getLogger(__name__)
 
 #: Half-width of the band around reachable streets (people live beside streets, not on them).
 STREET_BUFFER_M = 60.0
@@ -32,6 +36,16 @@ def reachable_area(
         return shapely.union_all(shapely.buffer(shapely.points(site_xy), r, quad_segs=16))
     net = engine.net
     limit = minutes * 60.0
+    n_far = engine.snap(site_xy).n_too_far
+    if n_far:
+        log.warning(
+            "%d of %d site(s) are more than %g m from the main %s network: no reachable area "
+            "is drawn around them",
+            n_far,
+            len(site_xy),
+            engine.max_snap_m,
+            engine.mode,
+        )
     # Times *from* the sites outward (for driving, reachable from a site), so use the
     # forward graph: a node is in the area if some site reaches it in time, counting the
     # site's own walk from the street as coverage does.

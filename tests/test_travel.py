@@ -426,3 +426,11 @@ def test_k_labels_kernel_matches_networkx(k, limit):
         np.testing.assert_allclose(got_t, want[:n_want], atol=1e-6)
         np.testing.assert_allclose(ref[node, got_s], got_t, atol=1e-6)  # each label is true
         assert len(set(got_s.tolist())) == len(got_s)
+
+
+def test_reachable_area_warns_about_sites_off_the_network(grid, caplog):
+    eng = NetworkEngine(grid(5, 5))
+    with caplog.at_level("WARNING", logger="geo.isochrones"):
+        area = reachable_area(eng, np.array([[200.0, 200.0], [9000.0, 9000.0]]), minutes=5)
+    assert "1 of 2 site(s) are more than 500 m" in caplog.text
+    assert area.contains(shapely.Point(200, 200)) and not area.contains(shapely.Point(9000, 9000))
