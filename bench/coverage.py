@@ -40,8 +40,8 @@ def demo_stages() -> None:
     import geopandas as gpd
 
     from analysis import coverage as cov
+    from analysis import publish
     from analysis.exports import export
-    from analysis.layers import build_layers
     from analysis.need import need_surface
     from analysis.scenario import Params, run_coverage, site_xy
     from geo.dataset import load_dataset
@@ -53,22 +53,20 @@ def demo_stages() -> None:
     eng = EstimatedEngine("walk")
     dxy, sxy = site_xy(ds.demand), site_xy(ds.sites)
     t_travel, near = timed(lambda: eng.nearest(dxy, sxy, k=2, minutes=15))
-    t_agg, (res, layers) = timed(
-        lambda: (lambda r: (r, build_layers(ds, r)))(
-            run_coverage(ds, Params(), engine=eng, surface=surf)
-        )
-    )
+    t_agg, res = timed(lambda: run_coverage(ds, Params(), engine=eng, surface=surf))
+    t_pub, layers = timed(lambda: publish.coverage(ds, res))
     tmp = Path(tempfile.mkdtemp())
     t_export, _ = timed(lambda: export(layers, tmp / "areas.geojson", "areas"))
     # the run_coverage figure includes its own travel call; report aggregation net of it
     t_agg_net = max(0.0, t_agg - t_travel)
-    total = t_load + t_need + t_travel + t_agg_net + t_export
+    total = t_load + t_need + t_travel + t_agg_net + t_pub + t_export
     print("demo county (Worcestershire), warm, best of 3:")
     for name, t in [
         ("load", t_load),
         ("need", t_need),
         ("travel", t_travel),
         ("aggregate", t_agg_net),
+        ("publish", t_pub),
         ("export", t_export),
         ("total", total),
     ]:
@@ -205,7 +203,7 @@ def _national(q: mp.Queue) -> None:
             hide[idx] = suppress_group(need[idx], True, thr)
         return hidden + int(hide.sum())
 
-    n_hidden = stage("suppression", suppression)
+    n_hidden = stage("suppression (disclosure)", suppression)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q.put(
         (
@@ -260,15 +258,135 @@ def national() -> None:
     print(f"national_peak_gib: {peak / 1024:.2f}")
 
 
+def _national_dataset():
+    """Every English postcode unit, 2,000 synthetic sites with capacity, districts as hulls."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+    from pyproj import CRS
+
+    from geo import settings
+    from geo.dataset import Dataset
+    from geo.postcodes import get_index
+
+    units = get_index().units
+    u = units[units["country_code"] == "E92000001"].reset_index(drop=True)
+    demand = gpd.GeoDataFrame(
+        {
+            "postcode": u["postcode"].to_numpy(),
+            "area_code": u["district_code"].to_numpy(),
+            "district_code": u["district_code"].to_numpy(),
+            "ward_code": u["ward_code"].to_numpy(),
+            "residents": np.ones(len(u)),  # Code-Point Open: one weight per unit
+        },
+        geometry=gpd.points_from_xy(u["easting"], u["northing"]),
+        crs=settings.BNG_EPSG,
+    )
+    xy = np.column_stack([u["easting"].to_numpy(float), u["northing"].to_numpy(float)])
+    groups = pd.Series(np.arange(len(u))).groupby(u["district_code"].to_numpy()).indices
+    codes = list(groups)
+    hulls = [
+        shapely.buffer(shapely.convex_hull(shapely.multipoints(xy[groups[c]])), 100.0)
+        for c in codes
+    ]
+    areas = gpd.GeoDataFrame(
+        {"area_code": codes, "area_name": codes}, geometry=hulls, crs=settings.BNG_EPSG
+    )
+    rng = np.random.default_rng(0)
+    n = 2000
+    sxy = xy[rng.choice(len(xy), n, replace=False)] + rng.normal(0, 50, (n, 2))
+    sites = gpd.GeoDataFrame(
+        {
+            "site_id": [f"S{i}" for i in range(n)],
+            "name": [f"site {i}" for i in range(n)],
+            "type": rng.choice(["pharmacy", "drug_service", "hospital"], n, p=[0.7, 0.15, 0.15]),
+            "opening_hours": [None] * n,
+            "capacity": rng.uniform(50, 500, n),
+            "services": [None] * n,
+            "active": np.ones(n, bool),
+            "illustrative": np.ones(n, bool),
+        },
+        geometry=gpd.points_from_xy(sxy[:, 0], sxy[:, 1]),
+        crs=settings.BNG_EPSG,
+    )
+    return Dataset(
+        areas=areas, sites=sites, demand=demand, need=None, crs=CRS.from_epsg(settings.BNG_EPSG)
+    )
+
+
+def _national_as_used(q: mp.Queue) -> None:
+    """``run_coverage`` then ``publish.coverage``, the calls the CLI makes, under 12 GiB."""
+    # An address-space cap: a dense points × sites matrix fails here with MemoryError
+    # instead of taking the machine's memory.
+    cap = 12 * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    from analysis import publish
+    from analysis.scenario import Params, run_coverage
+    from geo.travel import EstimatedEngine
+
+    stages: dict[str, float] = {}
+    try:
+        t0 = time.perf_counter()
+        ds = _national_dataset()
+        stages["build dataset"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = run_coverage(ds, Params(), engine=EstimatedEngine("walk"))
+        stages["run_coverage"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        publish.coverage(ds, res)
+        stages["publish.coverage"] = time.perf_counter() - t0
+        err = ""
+    except MemoryError:
+        err = "MemoryError (over the 12 GiB cap)"
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    q.put((stages, peak_mb, err))
+
+
+def national_as_used() -> None:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_national_as_used, args=(q,))
+    t0 = time.perf_counter()
+    p.start()
+    while True:
+        try:
+            stages, peak, err = q.get(timeout=5)
+            break
+        except Exception:  # noqa: BLE001 - queue.Empty: still running, or the child died
+            if not p.is_alive():
+                print(f"national as used: the run died (exit code {p.exitcode})")
+                return
+            if time.perf_counter() - t0 > 1200:
+                p.kill()
+                print("national as used: over 1,200 s, stopped")
+                return
+    p.join()
+    print("national as used (run_coverage + publish.coverage, as the CLI calls them):")
+    for name, t in stages.items():
+        print(f"  {name:<28}{t:>8.2f} s")
+    if err:
+        print(f"  stopped: {err}")
+    print(f"  peak memory (max RSS) {peak / 1024:.2f} GiB")
+    if not err:
+        print(f"national_as_used_total_s: {sum(stages.values()):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-national", action="store_true")
     ap.add_argument("--national-only", action="store_true")
+    ap.add_argument(
+        "--as-used",
+        action="store_true",
+        help="also run the national case through run_coverage + publish.coverage",
+    )
     args = ap.parse_args()
     if not args.national_only:
         demo_stages()
     if not args.skip_national:
         national()
+        if args.as_used:
+            national_as_used()
 
 
 if __name__ == "__main__":
