@@ -195,7 +195,7 @@ class EstimatedEngine:
             site=idx,
             model=self.model,
             mode=self.mode,
-            unreached=np.zeros(n, dtype=bool),
+            unreached=np.full(n, len(site_xy) == 0),  # no site at all: none reachable
             minutes=minutes,
             n_within=counts,
         )

@@ -393,6 +393,8 @@ def test_estimated_engine_reach_status_is_ok():
     res = EstimatedEngine("walk").nearest(np.zeros((3, 2)), np.ones((1, 2)), k=1)
     assert res.reach_status.tolist() == ["ok"] * 3
     assert res.n_off_network == 0 and res.n_unreachable == 0
+    none = EstimatedEngine("walk").nearest(np.zeros((2, 2)), np.zeros((0, 2)), k=2, minutes=5)
+    assert none.reach_status.tolist() == ["unreachable"] * 2 and np.isinf(none.time_s).all()
 
 
 @pytest.mark.parametrize(("k", "limit"), [(2, -1.0), (1, 400.0), (0, 300.0), (3, 250.0)])
