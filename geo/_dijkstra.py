@@ -377,3 +377,119 @@ def point_pairs_within(
                 vals[c] = t
                 c += 1
     return rows, cols, vals
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def pairs_within(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    sources: np.ndarray,
+    offsets: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
+    """Every (node, source, time) with the time within ``limit``: one bounded run per source.
+
+    Each run touches only the nodes within the limit and resets only those, so the work
+    follows the number of pairs in reach, whatever the number of sources.
+
+    Returns
+    -------
+    tuple
+        Node, position of the source in ``sources``, and time, per pair (grouped by source).
+    """
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    pos = np.full(n, -1, dtype=np.int64)  # -1 never pushed, -2 settled
+    touched = np.empty(n, dtype=np.int64)
+    hk = np.empty(n, dtype=np.float64)
+    hv = np.empty(n, dtype=np.int64)
+    cap = max(16, 4 * sources.shape[0])
+    out_v = np.empty(cap, dtype=np.int64)
+    out_s = np.empty(cap, dtype=np.int64)
+    out_t = np.empty(cap, dtype=np.float64)
+    m = 0
+    for s in range(sources.shape[0]):
+        if offsets[s] > limit:
+            continue
+        nt = 0
+        size = 1
+        v0 = sources[s]
+        dist[v0] = offsets[s]
+        hk[0] = offsets[s]
+        hv[0] = v0
+        pos[v0] = 0
+        touched[nt] = v0
+        nt += 1
+        while size > 0:
+            u = hv[0]
+            du = hk[0]
+            pos[u] = -2
+            size -= 1
+            if size > 0:
+                lk = hk[size]
+                lv = hv[size]
+                i = 0
+                while True:
+                    c = 4 * i + 1
+                    if c >= size:
+                        break
+                    best = c
+                    bk = hk[c]
+                    e = min(c + 4, size)
+                    for cc in range(c + 1, e):
+                        if hk[cc] < bk:
+                            bk = hk[cc]
+                            best = cc
+                    if bk >= lk:
+                        break
+                    hk[i] = bk
+                    hv[i] = hv[best]
+                    pos[hv[i]] = i
+                    i = best
+                hk[i] = lk
+                hv[i] = lv
+                pos[lv] = i
+            if m == cap:
+                cap *= 2
+                v2 = np.empty(cap, dtype=np.int64)
+                s2 = np.empty(cap, dtype=np.int64)
+                t2 = np.empty(cap, dtype=np.float64)
+                v2[:m] = out_v[:m]
+                s2[:m] = out_s[:m]
+                t2[:m] = out_t[:m]
+                out_v, out_s, out_t = v2, s2, t2
+            out_v[m] = u
+            out_s[m] = s
+            out_t[m] = du
+            m += 1
+            for e in range(indptr[u], indptr[u + 1]):
+                w = indices[e]
+                if pos[w] == -2:
+                    continue
+                nd = du + data[e]
+                if nd > limit or nd >= dist[w]:
+                    continue
+                if dist[w] == np.inf:
+                    touched[nt] = w
+                    nt += 1
+                dist[w] = nd
+                i = pos[w]
+                if i == -1:
+                    i = size
+                    size += 1
+                while i > 0:
+                    p = (i - 1) >> 2
+                    if hk[p] <= nd:
+                        break
+                    hk[i] = hk[p]
+                    hv[i] = hv[p]
+                    pos[hv[i]] = i
+                    i = p
+                hk[i] = nd
+                hv[i] = w
+                pos[w] = i
+        for j in range(nt):
+            dist[touched[j]] = np.inf
+            pos[touched[j]] = -1
+    return out_v[:m].copy(), out_s[:m].copy(), out_t[:m].copy()

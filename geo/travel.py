@@ -360,20 +360,28 @@ class NetworkEngine:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each node's k nearest attached sites (home → site) plus all within ``limit_s``.
 
-        Returned as CSR over nodes (``ptr``, site position in the full site list, time).
+        Returned as CSR over nodes (``ptr``, site position in the full site list, time),
+        each node's labels in increasing time. With k = 0 (only the pairs within the limit)
+        one bounded search runs per site, touching only what is in reach; otherwise one
+        search with (node, site) labels (fine for a few labels per node).
         """
-        from geo._dijkstra import k_labels
+        from geo._dijkstra import k_labels, pairs_within
 
         g = self.net.csgraph_reversed()
-        ptr, src, t = k_labels(
-            g.indptr,
-            g.indices,
-            g.data,
-            ssnap.node[ok].astype(np.int64),
-            ssnap.dist_m[ok] / self._walk_ms,
-            int(k),
-            float(limit_s),
-        )
+        src_nodes = ssnap.node[ok].astype(np.int64)
+        offsets = ssnap.dist_m[ok] / self._walk_ms
+        if k == 0:
+            node, src, t = pairs_within(
+                g.indptr, g.indices, g.data, src_nodes, offsets, float(limit_s)
+            )
+            order = np.lexsort((t, node))
+            node, src, t = node[order], src[order], t[order]
+            ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
+            np.cumsum(np.bincount(node, minlength=self.net.n_nodes), out=ptr[1:])
+        else:
+            ptr, src, t = k_labels(
+                g.indptr, g.indices, g.data, src_nodes, offsets, int(k), float(limit_s)
+            )
         return ptr, ok[src] if len(src) else src, t
 
     def _reach_notes(self, dsnap: Snap, ssnap: Snap, n_sites: int) -> list[str]:

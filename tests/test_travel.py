@@ -436,3 +436,36 @@ def test_reachable_area_warns_about_sites_off_the_network(grid, caplog):
         area = reachable_area(eng, np.array([[200.0, 200.0], [9000.0, 9000.0]]), minutes=5)
     assert "1 of 2 site(s) are more than 500 m" in caplog.text
     assert area.contains(shapely.Point(200, 200)) and not area.contains(shapely.Point(9000, 9000))
+
+
+@pytest.mark.parametrize("limit", [150.0, 400.0])
+def test_pairs_within_kernel_matches_networkx(limit):
+    """geo._dijkstra.pairs_within: exactly the (node, source) pairs networkx finds in reach."""
+    from geo._dijkstra import pairs_within
+
+    rng = np.random.default_rng(int(limit))
+    n, m = 300, 1100
+    xy = rng.uniform(0, 2000, (n, 2))
+    u, v = rng.integers(0, n, m), rng.integers(0, n, m)
+    net = network_from_arrays(
+        xy, u, v, rng.uniform(5, 300, m), mode="drive", oneway=rng.integers(-1, 2, m), speed_kph=30
+    )
+    g = nx_graph(net)
+    src = rng.integers(0, n, 40)
+    src[1] = src[0]
+    off = rng.uniform(0, 60, 40)
+    off[2] = limit + 1  # starts beyond the limit: reaches nothing
+    csr = net.csgraph()
+    node, s, t = pairs_within(csr.indptr, csr.indices, csr.data, src.astype(np.int64), off, limit)
+    got = {(int(a), int(b)): c for a, b, c in zip(node, s, t, strict=True)}
+    want = {}
+    for j in range(40):
+        cut = limit - off[j]
+        if cut < 0:
+            continue
+        for nd, d in nx.single_source_dijkstra_path_length(
+            g, int(src[j]), cutoff=cut, weight="w"
+        ).items():
+            want[(nd, j)] = d + off[j]
+    assert got.keys() == want.keys()
+    np.testing.assert_allclose([got[p] for p in want], list(want.values()), atol=1e-9)
