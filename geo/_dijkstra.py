@@ -6,13 +6,17 @@ starting at their own offsets (a site's walk from the street). SciPy's
 force an augmented copy of the graph, and its Fibonacci heap chases pointers.
 
 ``k_labels``: the k nearest sources of every node plus every source within a time limit,
-in one search whose labels are (node, source) pairs; with k = 1 and the limit T it is what
-coverage needs (nearest, second-nearest within T, count within T), and with k = 0 it lists
-the (node, site) pairs within T for E2SFCA without a points × sites matrix. ``matrix`` in
-the engine still runs SciPy once per site for dense matrices.
+in one search whose labels are (node, source) pairs (for a few labels per node: the k
+nearest when no threshold is given).
 
-``point_labels`` / ``point_pairs_within`` turn node labels into per-point answers (adding
-each point's own walk). All are checked against networkx in the tests.
+``pairs_within``: every (node, source) pair within a time limit, one bounded search per
+source that touches and resets only the nodes in reach, so the work follows the pairs in
+reach. With the nearest from ``multi_source`` it is the coverage path (nearest, second
+within T, count within T) and the sparse pairs for E2SFCA, never a points × sites matrix.
+``matrix`` in the engine still runs SciPy once per site for dense matrices.
+
+``group_by_node``, ``point_labels`` and ``point_pairs_within`` turn node labels into
+per-point answers (adding each point's own walk). All are checked against networkx.
 """
 
 from __future__ import annotations
@@ -302,13 +306,12 @@ def point_labels(
     k_exact: int,
     limit: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
-    """Per point: its node's first ``k`` labels plus its own walk, and how many are in ``limit``.
+    """Per point: its node's ``k`` fastest labels plus its walk, and how many are in ``limit``.
 
-    ``ptr``/``lab_*`` hold each node's labels in increasing time; a node without labels
-    falls back on ``near_t``/``near_site`` (its nearest site, searched without a bound;
-    pass empty arrays when there is none). Labels past the first ``k_exact`` are kept only
-    within ``limit`` (beyond it the search did not look for them). Points with
-    ``node < 0`` get nothing.
+    ``ptr``/``lab_*`` hold each node's labels (in any order); a node without labels falls
+    back on ``near_t``/``near_site`` (its nearest site, searched without a bound; pass empty
+    arrays when there is none). Places past the first ``k_exact`` are kept only within
+    ``limit`` (beyond it the search did not look). Points with ``node < 0`` get nothing.
     """
     m = node.shape[0]
     t_out = np.full((m, k), np.inf)
@@ -330,16 +333,44 @@ def point_labels(
                 if t <= limit:
                     n_in[i] = 1
             continue
-        c = 0
         for j in range(a, b):
             t = lab_t[j] + w
             if t <= limit:
                 n_in[i] += 1
-            if c < k and (c < k_exact or t <= limit):
+            if k > 0 and t < t_out[i, k - 1]:
+                c = k - 1  # insertion into the point's sorted top k
+                while c > 0 and t_out[i, c - 1] > t:
+                    t_out[i, c] = t_out[i, c - 1]
+                    s_out[i, c] = s_out[i, c - 1]
+                    c -= 1
                 t_out[i, c] = t
                 s_out[i, c] = lab_site[j]
-                c += 1
+        for c in range(k_exact, k):
+            if t_out[i, c] > limit:
+                t_out[i, c] = np.inf
+                s_out[i, c] = -1
     return t_out, s_out, n_in
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def group_by_node(
+    node: np.ndarray, site: np.ndarray, t: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
+    """(node, site, time) triples as CSR over nodes, by counting sort (linear time)."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for j in range(node.shape[0]):
+        ptr[node[j] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    fill = ptr[:-1].copy()
+    out_s = np.empty(node.shape[0], dtype=np.int64)
+    out_t = np.empty(node.shape[0], dtype=np.float64)
+    for j in range(node.shape[0]):
+        v = node[j]
+        out_s[fill[v]] = site[j]
+        out_t[fill[v]] = t[j]
+        fill[v] += 1
+    return ptr, out_s, out_t
 
 
 @njit(cache=True, nogil=True, boundscheck=False)

@@ -361,11 +361,11 @@ class NetworkEngine:
         """Each node's k nearest attached sites (home → site) plus all within ``limit_s``.
 
         Returned as CSR over nodes (``ptr``, site position in the full site list, time),
-        each node's labels in increasing time. With k = 0 (only the pairs within the limit)
+        each node's labels in any order. With k = 0 (only the pairs within the limit)
         one bounded search runs per site, touching only what is in reach; otherwise one
         search with (node, site) labels (fine for a few labels per node).
         """
-        from geo._dijkstra import k_labels, pairs_within
+        from geo._dijkstra import group_by_node, k_labels, pairs_within
 
         g = self.net.csgraph_reversed()
         src_nodes = ssnap.node[ok].astype(np.int64)
@@ -374,10 +374,7 @@ class NetworkEngine:
             node, src, t = pairs_within(
                 g.indptr, g.indices, g.data, src_nodes, offsets, float(limit_s)
             )
-            order = np.lexsort((t, node))
-            node, src, t = node[order], src[order], t[order]
-            ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
-            np.cumsum(np.bincount(node, minlength=self.net.n_nodes), out=ptr[1:])
+            ptr, src, t = group_by_node(node, src, t, self.net.n_nodes)
         else:
             ptr, src, t = k_labels(
                 g.indptr, g.indices, g.data, src_nodes, offsets, int(k), float(limit_s)
