@@ -18,25 +18,25 @@ import streamlit as st
 from jinja2 import Template
 from streamlit_folium import st_folium
 
-from analysis import exports
-from analysis.disclosure import suppress_values
+from analysis import exports, publish
 from analysis.gaps import cluster_points
 from analysis.hotspots import find_hotspots
 from analysis.hours import DAYS
-from analysis.layers import Layers, build_layers, proposal_table
+from analysis.layers import gap_rule, proposal_table
 from analysis.planning import SitePlan, plan_for_run
+from analysis.publish import Published, PublishedPlan
 from analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
 from analysis.scenario import (
     CoverageResult,
     Params,
     build_engine,
     compare_runs,
-    published_comparison,
     run_coverage,
     site_xy,
     with_sites_changed,
 )
-from analysis.weekly import WeeklyProfile, weekly_profile
+from analysis.weekly import weekly_profile
+from app_pages.files import gpkg_bytes
 from app_pages.format import (
     app_message,
     closure_change,
@@ -137,14 +137,34 @@ def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001,
     return value
 
 
-def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Layers]:
-    """Coverage and its disclosure-safe layers for the current settings."""
+def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Published]:
+    """Coverage for the current settings and its publication (the one publishing gate).
 
-    def go() -> tuple[CoverageResult, Layers]:
+    Everything the page shows or exports comes from the publication; the raw result is
+    only passed on to computations (plans, what-ifs, the weekly profile).
+    """
+
+    def go() -> tuple[CoverageResult, Published]:
         result = run_coverage(ds, p)
-        return result, build_layers(ds, result)
+        cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
+        pub = publish.coverage(
+            ds,
+            result,
+            hotspots=hs,
+            hotspot_cells=cells,
+            hotspot_surface_is_need=data_key != "demo",
+            extra_meta={"gaps": gap_rule(result), "hotspot_input": hotspot_input(data_key)},
+        )
+        return result, pub
 
     return cached(data_key, "coverage", tuple(p.describe().items()), go)
+
+
+def hotspot_input(data_key: str) -> str:
+    """What the hotspots are computed on."""
+    if data_key == "demo":
+        return f"client counts from {DEMO_COUNTS.name} (ILLUSTRATIVE)"
+    return "the need surface"
 
 
 def hotspot_raw(
@@ -165,14 +185,6 @@ def hotspot_raw(
         )
 
     return cached(data_key, "hotspots", (), go)
-
-
-def hotspot_layer(ds: Dataset, data_key: str, need: np.ndarray, thr: int) -> gpd.GeoDataFrame:
-    """Hotspots for the map, their counts suppressed under the threshold."""
-    _, hs = hotspot_raw(ds, data_key, need)
-    hs = hs.copy()
-    hs["need"] = suppress_values(hs["need"].to_numpy(float), thr)
-    return hs
 
 
 def reach_polygon(ds: Dataset, data_key: str, result: CoverageResult):  # noqa: ANN201
@@ -216,35 +228,38 @@ def plan(
 
 
 def proposals(
-    ds: Dataset, data_key: str, result: CoverageResult, sp: SitePlan, key: tuple
-) -> gpd.GeoDataFrame:
-    """The plan's proposals as decisions (rank, place, distance, need added; suppressed)."""
+    ds: Dataset, data_key: str, result: CoverageResult, pub: Published, sp: SitePlan, key: tuple
+) -> PublishedPlan:
+    """The plan's proposals as decisions, published by the gate (need added per step)."""
     return cached(
         data_key,
         "proposals",
         (tuple(result.params.describe().items()), *key),
-        lambda: proposal_table(ds, result, sp.proposed),
+        lambda: publish.plan(pub, sp, proposal_table(ds, result, sp.proposed)),
     )
 
 
-def week(ds: Dataset, data_key: str, result: CoverageResult) -> WeeklyProfile:
-    """Coverage for every hour of the week."""
+def week(
+    ds: Dataset, data_key: str, result: CoverageResult, pub: Published
+) -> publish.PublishedProfile:
+    """Coverage for every hour of the week, published by the gate."""
     p = result.params
-    key = (p.mode, p.minutes, p.types, p.assume_open)
-    return cached(
-        data_key,
-        "week",
-        key,
-        lambda: weekly_profile(result, build_engine(p, None), assume_open_missing=p.assume_open),
-    )
+
+    def go() -> publish.PublishedProfile:
+        prof = weekly_profile(result, build_engine(p, None), assume_open_missing=p.assume_open)
+        return publish.profile(pub, prof, result)
+
+    return cached(data_key, "week", tuple(p.describe().items()), go)
 
 
-def closure(ds: Dataset, data_key: str, result: CoverageResult, site_id: str) -> pd.DataFrame:
-    """What if a site closes: per-area change and need that loses access."""
+def closure(
+    ds: Dataset, data_key: str, result: CoverageResult, pub: Published, site_id: str
+) -> pd.DataFrame:
+    """What if a site closes: per-area change and need that loses access, published."""
 
     def go() -> pd.DataFrame:
         after = run_coverage(with_sites_changed(ds, close=[site_id]), result.params)
-        return compare_runs(result, after)
+        return publish.closure(pub, compare_runs(result, after), closed=[site_id])
 
     return cached(data_key, "close", (tuple(result.params.describe().items()), site_id), go)
 
@@ -356,7 +371,7 @@ def sidebar() -> tuple[Dataset, str, Params, int, str, bool]:
 
 
 # ---------------------------------------------------------------- map
-GAP_COLOUR = "#67000d"
+GAP_COLOUR = "#1a1a1a"
 HOTSPOT_COLOUR = "#7b1fa2"
 REACH_COLOUR = "#2166ac"
 PROPOSAL_COLOUR = "#e65100"
@@ -383,7 +398,7 @@ def legend_html(
         rows.append(swatch(f"background:{col};opacity:.8;border:1px solid #555") + label)
     rows.append(
         swatch(f"background:{SUPPRESSED_COLOUR};border:1px solid #555")
-        + f"suppressed (counts under {p.suppress})"
+        + f"not shown (under {p.suppress} people, or would reveal them)"
     )
     rows.append(
         swatch(f"background:{REACH_COLOUR};opacity:.35") + f"reachable within {p.minutes:g} min"
@@ -537,7 +552,7 @@ def layer_script(fg: folium.FeatureGroup, idx: int) -> str:
 def map_layers(
     ds: Dataset,
     data_key: str,
-    layers: Layers,
+    pub: Published,
     result: CoverageResult,
     k_key: tuple,
     reach,  # noqa: ANN001
@@ -550,15 +565,15 @@ def map_layers(
     values only; every text from a file is escaped.
     """
     pkey = tuple(result.params.describe().items())
-    wanted = [("areas", pkey, lambda: areas_layer(layers, result, hotspots))]
+    wanted = [("areas", pkey, lambda: areas_layer(pub, result, hotspots))]
     if reach is not None and not reach.is_empty:
         wanted.append(("reach", pkey, lambda: reach_layer(reach, result)))
-    if len(layers.gaps):
-        wanted.append(("gaps", pkey, lambda: gaps_layer(layers, result)))
+    if len(pub.gaps):
+        wanted.append(("gaps", pkey, lambda: gaps_layer(pub, result)))
     if hotspots is not None and len(hotspots):
-        wanted.append(("hotspots", (result.params.suppress,), lambda: hotspots_layer(hotspots)))
-    wanted.append(("sites", pkey, lambda: site_markers(layers.sites)))
-    wanted.append(("labels", pkey, lambda: area_labels(layers.areas)))
+        wanted.append(("hotspots", pkey, lambda: hotspots_layer(hotspots)))
+    wanted.append(("sites", pkey, lambda: site_markers(pub.sites)))
+    wanted.append(("labels", pkey, lambda: area_labels(pub.areas)))
     if prop is not None and len(prop):
         wanted.append(("proposals", (*pkey, *k_key), lambda: proposal_markers(prop)))
     out = []
@@ -584,10 +599,10 @@ def light_json(gdf: gpd.GeoDataFrame, tolerance_deg: float = 0.0) -> str:
 
 
 def areas_layer(
-    layers: Layers, result: CoverageResult, hotspots: gpd.GeoDataFrame | None
+    pub: Published, result: CoverageResult, hotspots: gpd.GeoDataFrame | None
 ) -> folium.FeatureGroup:
     """Areas filled by band of share within reach, with tooltips and the map legend."""
-    areas = layers.areas.to_crs(settings.WGS84_EPSG)
+    areas = pub.areas.to_crs(settings.WGS84_EPSG)
     show = gpd.GeoDataFrame(
         {
             "area_name": areas["area_name"].map(safe_html),
@@ -622,11 +637,11 @@ def areas_layer(
             ],
         ),
     ).add_to(fg)
-    present = [t for t in TYPE_STYLE if (layers.sites["type"] == t).any()]
+    present = [t for t in TYPE_STYLE if (pub.sites["type"] == t).any()]
     hs_text = None
     if hotspots is not None:
         hs_text = f"hotspot (Gi*): {len(hotspots)}"
-    MapLegend(legend_html(result, present, len(layers.gaps), hs_text)).add_to(fg)
+    MapLegend(legend_html(result, present, len(pub.gaps), hs_text)).add_to(fg)
     return fg
 
 
@@ -645,9 +660,9 @@ def reach_layer(reach, result: CoverageResult) -> folium.FeatureGroup:  # noqa: 
     return fg
 
 
-def gaps_layer(layers: Layers, result: CoverageResult) -> folium.FeatureGroup:
+def gaps_layer(pub: Published, result: CoverageResult) -> folium.FeatureGroup:
     """Gaps filled dark red (solid), distinct from hotspots (dashed purple outline)."""
-    g = layers.gaps.to_crs(settings.WGS84_EPSG)
+    g = pub.gaps.to_crs(settings.WGS84_EPSG)
     gshow = gpd.GeoDataFrame(
         {
             "rank": g["rank"].astype(int),
@@ -777,7 +792,7 @@ def proposal_markers(prop: gpd.GeoDataFrame) -> folium.FeatureGroup:
 def draw_map(
     ds: Dataset,
     data_key: str,
-    layers: Layers,
+    pub: Published,
     result: CoverageResult,
     k_key: tuple,
     reach,  # noqa: ANN001
@@ -793,7 +808,7 @@ def draw_map(
         center, zoom = [round(pt.y, 6), round(pt.x, 6)], 15
     st_folium(
         base_map(bounds),
-        feature_group_to_add=map_layers(ds, data_key, layers, result, k_key, reach, hotspots, prop),
+        feature_group_to_add=map_layers(ds, data_key, pub, result, k_key, reach, hotspots, prop),
         layer_control=folium.LayerControl(collapsed=True),
         center=center,
         zoom=zoom,
@@ -811,22 +826,23 @@ def main() -> None:
     try:
         ds, data_key, params, k, objective, exact = sidebar()
         with st.spinner("Computing travel times and coverage…"):
-            result, layers = compute(ds, data_key, params)
+            result, pub = compute(ds, data_key, params)
     except InputError as exc:
         st.error("Problem with the input: " + app_message(exc.one_line()))
         st.stop()
         return
-    banners(ds, result)
-    proposed_plan, prop = None, None
+    banners(ds, result, pub)
+    sp, pp = None, None
     if k > 0:
         try:
             with st.spinner("Choosing satellite sites…"):
-                proposed_plan = plan(ds, data_key, result, k, objective, exact)
-                if len(proposed_plan.table):
-                    prop = proposals(ds, data_key, result, proposed_plan, (k, objective, exact))
+                sp = plan(ds, data_key, result, k, objective, exact)
+                if len(sp.table):
+                    pp = proposals(ds, data_key, result, pub, sp, (k, objective, exact))
         except InputError as exc:
             st.warning("Planning: " + app_message(exc.one_line()))
-    headline(layers, result, proposed_plan, k)
+    prop = pp.proposed if pp is not None else None
+    headline(pub, result, sp, pp, k)
     # One view at a time (not st.tabs, which runs every tab on every rerun): keeps
     # changes of minutes or mode fast.
     view = (
@@ -834,28 +850,27 @@ def main() -> None:
         or "Map"
     )
     if view == "Map":
-        hs = hotspot_layer(ds, data_key, result.demand["need"].to_numpy(), params.suppress)
         reach = reach_polygon(ds, data_key, result)
         focus = selected_row("map_proposals")
-        draw_map(ds, data_key, layers, result, (k, objective, exact), reach, hs, prop, focus)
+        draw_map(ds, data_key, pub, result, (k, objective, exact), reach, pub.hotspots, prop, focus)
         st.caption(
-            "Numbered orange circles: proposed satellites (click a row below to zoom to one). "
+            "Numbered orange circles: proposed satellites (select a row below to zoom to one). "
             "Grey markers: not in play at this time; dark numbered circles: sites at one place "
             "(click for the list). Layers can be switched in the map's top-right control."
         )
-        proposals_table(proposed_plan, prop, k, "map_proposals")
+        proposals_table(sp, pp, k, "map_proposals")
     elif view == "Areas":
-        areas_tab(layers, result)
+        areas_tab(pub, result)
     elif view == "Coverage curve":
-        curve_tab(layers, result)
+        curve_tab(pub, result)
     elif view == "Across the week":
-        week_tab(ds, data_key, result)
+        week_tab(ds, data_key, result, pub)
     elif view == "Plan & what-if":
-        plan_tab(ds, data_key, result, proposed_plan, prop, k)
+        plan_tab(ds, data_key, result, pub, sp, pp, k)
     elif view == "Downloads":
-        downloads_tab(ds, data_key, layers, result, prop)
+        downloads_tab(pub, result, pp)
     else:
-        about_tab(ds, result, layers)
+        about_tab(ds, result, pub)
 
 
 def selected_row(key: str) -> int | None:
@@ -868,7 +883,7 @@ def selected_row(key: str) -> int | None:
     return int(rows[0]) if rows else None
 
 
-def banners(ds: Dataset, result: CoverageResult) -> None:
+def banners(ds: Dataset, result: CoverageResult, pub: Published) -> None:
     """Honest labels: illustrative inputs and estimated travel times."""
     ill = [k for k, v in ds.illustrative.items() if v]
     if ds.is_demo:
@@ -888,69 +903,84 @@ def banners(ds: Dataset, result: CoverageResult) -> None:
     for rep in ds.reports:
         if rep.skipped:
             st.warning(app_message(rep.summary()))
-    for note in result.notes + ([result.need_info.summary()] if result.need_info.unplaced else []):
+    for note in [*(publish.note(pub, n) for n in result.notes), *pub.notes]:
         st.caption("Note: " + app_message(note))
 
 
-def headline(layers: Layers, result: CoverageResult, sp: SitePlan | None, k: int) -> None:
-    """The figures people come for (labels short enough not to be cut at 1440 px)."""
-    total = layers.table.set_index("area_code").loc["ALL"]
+def headline(
+    pub: Published, result: CoverageResult, sp: SitePlan | None, pp: PublishedPlan | None, k: int
+) -> None:
+    """The figures people come for, as published (labels short enough not to be cut)."""
+    h = pub.headlines
     p = result.params
     if p.at:
         st.caption(f"Sites open on {p.at} only.")
     c = st.columns(5)
     c[0].metric(
         f"Need within {p.minutes:g} min {p.mode}",
-        pct(total["share_covered"]),
+        h["need_covered"].text,
         help="Share of estimated need living where the nearest open site is within reach"
-        + (f", counting only sites open on {p.at}." if p.at else "."),
+        + (f", counting only sites open on {p.at}." if p.at else ".")
+        + (f" Shown as a band: {h['need_covered'].why}." if h["need_covered"].why else ""),
     )
-    c[1].metric(f"Need beyond {p.minutes:g} min", num(total["need_uncovered"]))
-    meta = layers.metadata
+    c[1].metric(
+        f"Need beyond {p.minutes:g} min",
+        h["need_beyond"].text,
+        help=h["need_beyond"].why or "Estimated people in need beyond reach (rounded).",
+    )
+    meta = pub.metadata
     small = meta.get("smaller_clusters", 0)
     small_need = meta.get("smaller_clusters_need")
     c[2].metric(
         f"Gaps (need ≥ {p.suppress})",
-        f"{len(layers.gaps):,}",
+        f"{len(pub.gaps):,}",
         help=f"Gaps counted: {meta.get('gaps', '')}. "
         f"{small:,} smaller clusters of uncovered postcodes "
         + (
-            f"(need {small_need:,} in all) "
-            if isinstance(small_need, (int, float))
-            else "(need under the threshold) "
+            f"(need {small_need:,.0f} in all) "
+            if isinstance(small_need, (int, float)) and small_need == small_need
+            else "(their need not shown) "
         )
         + "are not counted as gaps.",
     )
     c[3].metric("Sites in play", f"{int(result.sites['in_play'].sum())} of {len(result.sites)}")
-    if sp is not None and len(sp.table):
+    if pp is not None and sp is not None and len(sp.table):
         n = len(sp.table)
+        before, after = pp.headlines["before"], pp.headlines["after"]
+        delta = (
+            f"{100 * (after.value - before.value):+.1f} points"
+            if after.value is not None and before.value is not None
+            else None
+        )
         c[4].metric(
             f"With {n} satellite{'s' if n > 1 else ''}",
-            pct(sp.share_after),
-            delta=f"{100 * (sp.share_after - sp.share_before):+.1f} points",
+            after.text,
+            delta=delta,
+            help=after.why or None,
         )
     else:
-        c[4].metric("Backup (2+ sites)", pct(total["share_backup"]))
+        c[4].metric("Backup (2+ sites)", h["backup"].text if "backup" in h else "—")
     short = shortfall_text(sp, k)
     if short:
         st.info(short)
 
 
-def proposals_table(sp: SitePlan | None, prop: gpd.GeoDataFrame | None, k: int, key: str) -> None:
-    """One row per proposal; selecting a row zooms the map to it."""
+def proposals_table(sp: SitePlan | None, pp: PublishedPlan | None, k: int, key: str) -> None:
+    """One row per proposal (published by the gate); selecting a row zooms the map to it."""
     if k == 0:
         return
     st.subheader("Proposed satellites")
-    if sp is None or prop is None or not len(prop):
+    if sp is None or pp is None or not len(pp.proposed):
         st.write("No candidate adds coverage, so no satellite is proposed.")
         return
+    prop = pp.proposed
     r = sp.result
     gap = "" if r.gap is None else f", {100 * r.gap:.2f}% from the bound"
     st.caption(
         f"Ranked by need newly within reach. {sp.n_candidates:,} candidates "
         f"({sp.candidates_from}); {r.method}, "
         f"{'optimal' if r.optimal else 'not proven optimal'}{gap}. "
-        f"Need within reach: {pct(sp.share_before)} → {pct(sp.share_after)}. "
+        f"Need within reach: {pp.headlines['before'].text} → {pp.headlines['after'].text}. "
         "Select a row to zoom the map to it."
     )
     st.dataframe(
@@ -973,9 +1003,9 @@ def proposals_table(sp: SitePlan | None, prop: gpd.GeoDataFrame | None, k: int, 
     )
 
 
-def areas_tab(layers: Layers, result: CoverageResult) -> None:
+def areas_tab(pub: Published, result: CoverageResult) -> None:
     """The district table (published values)."""
-    t = layers.table.copy()
+    t = pub.table.copy()
     show = pd.DataFrame(
         {
             "Area": t["area_name"],
@@ -984,14 +1014,14 @@ def areas_tab(layers: Layers, result: CoverageResult) -> None:
             "Share within reach": t["share_covered"].map(pct),
             "Backup (2+ sites)": t["share_backup"].map(pct),
             "Median minutes": t["median_min"].map(lambda v: f"{v:.1f}" if np.isfinite(v) else "—"),
-            "Residents within reach": t["residents_covered"].map(num),
+            "Residents": t["residents"].map(num),
         }
     )
     if "access_e2sfca" in t.columns:
         show["Capacity per person in need (E2SFCA)"] = t["access_e2sfca"].round(2)
     st.dataframe(show, hide_index=True, width="stretch")
-    if len(layers.gaps):
-        g = layers.gaps
+    if len(pub.gaps):
+        g = pub.gaps
         st.markdown(f"**Gaps: need ≥ {result.params.suppress} beyond reach, by need**")
         st.dataframe(
             pd.DataFrame(
@@ -1010,8 +1040,8 @@ def areas_tab(layers: Layers, result: CoverageResult) -> None:
             width="stretch",
             height=260,
         )
-    if len(result.by_type):
-        bt = result.by_type.copy()
+    if len(pub.by_type):
+        bt = pub.by_type.copy()
         bt["share_covered"] = bt["share_covered"].map(pct)
         st.markdown("**Covered by one kind of site alone**")
         st.dataframe(
@@ -1026,9 +1056,9 @@ def areas_tab(layers: Layers, result: CoverageResult) -> None:
         )
 
 
-def curve_tab(layers: Layers, result: CoverageResult) -> None:
+def curve_tab(pub: Published, result: CoverageResult) -> None:
     """Share of need covered against minutes."""
-    c = layers.curve.copy()
+    c = pub.curve.copy()
     c["share_covered"] = c["share_covered"] * 100
     line = (
         alt.Chart(c)
@@ -1054,14 +1084,14 @@ def curve_tab(layers: Layers, result: CoverageResult) -> None:
     )
 
 
-def week_tab(ds: Dataset, data_key: str, result: CoverageResult) -> None:
-    """Day × hour heatmap of coverage, and the worst stretches of the week."""
+def week_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Published) -> None:
+    """Day × hour heatmap of coverage (published), and the worst stretches of the week."""
     try:
-        prof = week(ds, data_key, result)
+        prof = week(ds, data_key, result, pub)
     except InputError as exc:
         st.warning("Weekly profile: " + app_message(exc.one_line()))
         return
-    o = prof.overall.copy()
+    o = prof.table[prof.table["area_code"] == publish.TOTAL].copy()
     o["share"] = o["share_covered"] * 100
     heat = (
         alt.Chart(o)
@@ -1078,18 +1108,33 @@ def week_tab(ds: Dataset, data_key: str, result: CoverageResult) -> None:
         )
     )
     st.altair_chart(heat, width="stretch")
-    st.markdown("**Worst hours:**\n" + "\n".join(f"- {w}" for w in worst_periods(o)))
+    worst = worst_periods(o)
+    st.markdown(
+        "**Worst hours:**\n"
+        + ("\n".join(f"- {w}" for w in worst) if worst else "- none of the hours can be shown")
+    )
+    n_hidden = int(o["share_covered"].isna().sum())
+    if n_hidden:
+        st.caption(
+            f"{n_hidden} hours of the week are not shown: their figures would let a count "
+            "under the threshold be worked out."
+        )
     st.caption(
-        f"Need-hours of access a week: {prof.need_hours:,.0f} of {prof.need_hours_max:,.0f} "
+        f"Need-hours of access a week: {prof.need_hours.text} of {prof.need_hours_max.text} "
         "possible if every site within reach were open around the clock."
     )
-    st.download_button(
+    c = st.columns(2)
+    c[0].download_button(
         "Weekly profile (CSV)",
-        exports.csv_text(
-            o.drop(columns="share"), {"layer": "weekly_profile", "travel_model": result.model}
-        ),
+        lambda: exports.csv_text(prof.table),
         file_name="harmreach_weekly_profile.csv",
         mime="text/csv",
+    )
+    c[1].download_button(
+        "Weekly profile metadata (JSON)",
+        lambda: exports.metadata_json(prof.metadata),
+        file_name="harmreach_weekly_profile.metadata.json",
+        mime="application/json",
     )
 
 
@@ -1097,8 +1142,9 @@ def plan_tab(
     ds: Dataset,
     data_key: str,
     result: CoverageResult,
+    pub: Published,
     sp: SitePlan | None,
-    prop: gpd.GeoDataFrame | None,
+    pp: PublishedPlan | None,
     k: int,
 ) -> None:
     """Proposed satellites site by site, and what happens if a site closes."""
@@ -1106,13 +1152,13 @@ def plan_tab(
         st.subheader("Proposed satellites")
         st.write("Choose a number of satellites in the sidebar.")
     else:
-        proposals_table(sp, prop, k, "plan_proposals")
+        proposals_table(sp, pp, k, "plan_proposals")
     st.subheader("What if a site closes?")
     options = result.sites["site_id"].astype(str) + " · " + result.sites["name"].astype(str)
     pick = st.selectbox("Site", ["(none)", *options.tolist()])
     if pick != "(none)":
         sid = result.sites["site_id"].astype(str).iloc[options.tolist().index(pick)]
-        cmp = published_comparison(closure(ds, data_key, result, sid), result.params.suppress)
+        cmp = closure(ds, data_key, result, pub, sid)
         st.dataframe(
             pd.DataFrame(
                 {
@@ -1131,109 +1177,95 @@ def plan_tab(
         )
 
 
-def full_layers(
-    ds: Dataset, data_key: str, result: CoverageResult, prop: gpd.GeoDataFrame | None
-) -> Layers:
-    """Every layer the command line writes (hotspots and their cells too), plus proposals."""
-    cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
-    out = build_layers(ds, result, hotspots=hs, hotspot_cells=cells)
-    out.proposals = prop
-    return out
-
-
-def downloads_tab(
-    ds: Dataset,
-    data_key: str,
-    layers: Layers,
-    result: CoverageResult,
-    prop: gpd.GeoDataFrame | None,
-) -> None:
-    """The same exports as the command line, built in memory when a button is clicked."""
-    meta = layers.metadata
+def downloads_tab(pub: Published, result: CoverageResult, pp: PublishedPlan | None) -> None:
+    """The same exports as the command line, from the gate, built when a button is clicked."""
+    meta = pub.metadata
+    prop = pp.proposed if pp is not None else None
     st.write(
         "Every file carries its parameters, the travel model, data sources, what is "
-        "illustrative and the attribution. Counts under the threshold are suppressed."
+        "illustrative and the attribution (CSV files: in the .metadata.json beside them). "
+        "Counts under the threshold, and anything that would reveal them, are not shown."
     )
     c = st.columns(4)
+    layers = pub.as_dict()
+    if prop is not None and len(prop):
+        layers["proposals"] = prop
     # Files are built when a button is clicked (callables), not on every rerun.
     for i, name in enumerate(["areas", "gaps", "sites"]):
         c[i].download_button(
             f"{name}.geojson",
             lambda name=name: json.dumps(
-                exports.to_geojson(layers.as_dict()[name], {**meta, "layer": name})
+                exports.to_geojson(layers[name], {**meta, "layer": name}), ensure_ascii=False
             ),
             file_name=f"harmreach_{name}.geojson",
             mime="application/geo+json",
         )
-    c[0].download_button(
-        "areas.csv",
-        lambda: exports.csv_text(exports.table_of(layers.areas), {**meta, "layer": "areas"}),
-        file_name="harmreach_areas.csv",
-        mime="text/csv",
-    )
-    c[1].download_button(
-        "gaps.csv",
-        lambda: exports.csv_text(exports.table_of(layers.gaps), {**meta, "layer": "gaps"}),
-        file_name="harmreach_gaps.csv",
-        mime="text/csv",
-    )
+        c[i].download_button(
+            f"{name}.csv",
+            lambda name=name: exports.csv_text(exports.table_of(layers[name])),
+            file_name=f"harmreach_{name}.csv",
+            mime="text/csv",
+        )
+        c[i].download_button(
+            f"{name}.metadata.json",
+            lambda name=name: exports.metadata_json({**meta, "layer": name}),
+            file_name=f"harmreach_{name}.metadata.json",
+            mime="application/json",
+        )
     if prop is not None and len(prop):
+        pmeta = {**pp.metadata, "layer": "proposals"}
         c[3].download_button(
             "proposals.geojson",
-            lambda: json.dumps(exports.to_geojson(prop, {**meta, "layer": "proposals"})),
+            lambda: json.dumps(exports.to_geojson(prop, pmeta), ensure_ascii=False),
             file_name="harmreach_proposals.geojson",
             mime="application/geo+json",
         )
         c[3].download_button(
             "proposals.csv",
-            lambda: exports.csv_text(exports.table_of(prop), {**meta, "layer": "proposals"}),
+            lambda: exports.csv_text(exports.table_of(prop)),
             file_name="harmreach_proposals.csv",
             mime="text/csv",
         )
-    c[2].download_button(
+        c[3].download_button(
+            "proposals.metadata.json",
+            lambda: exports.metadata_json(pmeta),
+            file_name="harmreach_proposals.metadata.json",
+            mime="application/json",
+        )
+    c[3].download_button(
         "All layers (GeoPackage)",
-        lambda: gpkg_bytes(full_layers(ds, data_key, result, prop)),
+        lambda: gpkg_bytes(pub, prop),
         file_name="harmreach.gpkg",
         mime="application/geopackage+sqlite3",
     )
     title = (
         f"Need within {result.params.minutes:g} min {result.params.mode}: "
-        f"{pct(meta.get('need_covered_share'))}"
+        f"{pub.headlines['need_covered'].text}"
         + (" (ILLUSTRATIVE inputs)" if meta.get("illustrative_inputs") != "none" else "")
     )
-    c[2].download_button(
+    c[3].download_button(
         "Map (PNG)",
-        lambda: report_map(layers, title, "png", prop),
+        lambda: report_map(pub, title, "png", prop),
         file_name="harmreach_map.png",
         mime="image/png",
     )
-    c[2].download_button(
+    c[3].download_button(
         "Map (PDF)",
-        lambda: report_map(layers, title, "pdf", prop),
+        lambda: report_map(pub, title, "pdf", prop),
         file_name="harmreach_map.pdf",
         mime="application/pdf",
     )
 
 
-def gpkg_bytes(layers: Layers) -> bytes:
-    """A GeoPackage written in a private temporary folder and read back into memory."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory(prefix="harmreach-") as tmp:
-        path = Path(tmp) / "harmreach.gpkg"
-        exports.write_gpkg(path, layers)
-        return path.read_bytes()
-
-
-def about_tab(ds: Dataset, result: CoverageResult, layers: Layers) -> None:
+def about_tab(ds: Dataset, result: CoverageResult, pub: Published) -> None:
     """Provenance and licences."""
     for line in ds.provenance():
         st.write("- " + plain_markdown(line))
     st.write(f"- travel model: {result.model}")
     st.write(f"- need: {result.need_info.method}")
-    st.write(f"- {layers.metadata['suppression']}")
-    st.write(f"- gaps: {layers.metadata.get('gaps', '')}")
+    st.write(f"- {pub.metadata['suppression']}")
+    st.write(f"- {pub.legend}")
+    st.write(f"- gaps: {pub.metadata.get('gaps', '')}")
     st.caption(settings.ATTRIBUTION)
 
 

@@ -112,6 +112,15 @@ def gap_threshold(result: CoverageResult) -> float:
     return float(result.params.suppress)
 
 
+def gap_rule(result: CoverageResult) -> str:
+    """What a gap is, in words, for metadata and the dashboard's headline."""
+    return (
+        f"a gap is a cluster of postcodes beyond {result.params.minutes:g} minutes, each within "
+        f"{LINK_M:g} m of another, in one district, with estimated need of at least "
+        f"{gap_threshold(result):g}; its outline contains no site in play"
+    )
+
+
 def proposal_table(
     ds: Dataset, result: CoverageResult, proposed: gpd.GeoDataFrame, threshold: int | None = None
 ) -> gpd.GeoDataFrame:
@@ -266,11 +275,6 @@ def build_layers(
             gaps[col] = gaps[col].astype(float).where(~hide)
         names = ds.areas.set_index("area_code")["area_name"]
         gaps.insert(5, "area_name", gaps["area_code"].map(names))
-    gap_rule = (
-        f"a gap is a cluster of postcodes beyond {minutes:g} minutes, each within "
-        f"{LINK_M:g} m of another, in one district, with estimated need of at least "
-        f"{gap_threshold(result):g}"
-    )
 
     demand = d[
         [
@@ -328,7 +332,7 @@ def build_layers(
         cells["gi_p"] = cells["gi_p"].round(3)
     by_type = result.by_type.copy()
     meta = metadata(ds, result, extra_meta)
-    meta["gaps"] = gap_rule
+    meta["gaps"] = gap_rule(result)
     meta["gaps_count"] = len(gaps)
     meta["smaller_clusters"] = small_clusters
     # the need outside gaps is a count of people: published only at or above the threshold

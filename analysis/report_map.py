@@ -36,7 +36,7 @@ SHARE_BANDS: list[tuple[int, int, str]] = [
     (80, 100, "#1a9641"),
 ]
 SUPPRESSED_COLOUR = "#bdbdbd"
-GAP_COLOUR = "#67000d"
+GAP_COLOUR = "#1a1a1a"
 HOTSPOT_COLOUR = "#7b1fa2"
 PROPOSAL_COLOUR = "#e65100"
 
@@ -102,13 +102,30 @@ def report_map(
                 zorder=5,
             )
     halo = [pe.withStroke(linewidth=2.5, foreground="white")]
+    has_prop = proposed is not None and len(proposed)
+    pxy = (
+        np.column_stack([proposed.geometry.x, proposed.geometry.y])
+        if has_prop
+        else np.zeros((0, 2))
+    )
+    span = max(np.ptp(areas.total_bounds[[0, 2]]), np.ptp(areas.total_bounds[[1, 3]]))
+    clear = 0.05 * span  # a label this close to a proposal moves below it
     for _, r in areas.iterrows():
         p = r.geometry.representative_point()
+        x, y = p.x, p.y
+        if len(pxy):
+            # the first of: here, below, above, left, right that is clear of every proposal
+            # (else the one farthest from them)
+            tries = [(0, 0), (0, -1.2), (0, 1.2), (-1.6, 0), (1.6, 0), (0, -2.2), (0, 2.2)]
+            spots = [(x + dx * clear, y + dy * clear) for dx, dy in tries]
+            far = [np.hypot(pxy[:, 0] - sx, pxy[:, 1] - sy).min() for sx, sy in spots]
+            ok = [i for i, f in enumerate(far) if f >= clear]
+            x, y = spots[ok[0] if ok else int(np.argmax(far))]
         share = r["share_covered"]
-        label = f"{r['area_name']}\n{'suppressed' if share != share else f'{100 * share:.0f}%'}"
+        label = f"{r['area_name']}\n{'not shown' if share != share else f'{100 * share:.0f}%'}"
         ax.annotate(
             label,
-            (p.x, p.y),
+            (x, y),
             ha="center",
             va="center",
             fontsize=7.5,
@@ -116,7 +133,6 @@ def report_map(
             zorder=7,
             path_effects=halo,
         )
-    has_prop = proposed is not None and len(proposed)
     if has_prop:
         xs, ys = proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy()
         ranks = np.asarray(proposed["rank"] if "rank" in proposed else proposed["order"])
@@ -146,14 +162,16 @@ def report_map(
         for lo, hi, c in SHARE_BANDS
     ]
     handles.append(
-        Patch(facecolor=SUPPRESSED_COLOUR, edgecolor="#555", label=f"suppressed (under {thr})")
+        Patch(
+            facecolor=SUPPRESSED_COLOUR, edgecolor="#555", label=f"not shown (under {thr:g} people)"
+        )
     )
     handles.append(
         Patch(
             facecolor=GAP_COLOUR,
             alpha=0.45,
             edgecolor=GAP_COLOUR,
-            label=f"gap: need ≥ {thr} beyond reach",
+            label=f"gap: need ≥ {thr:g} beyond reach",
         )
     )
     if hs is not None and len(hs):
@@ -180,7 +198,9 @@ def report_map(
         )
     ax.legend(
         handles=handles,
-        loc="upper left",
+        # bottom left, above the scale bar: the county rarely fills that corner
+        loc="lower left",
+        bbox_to_anchor=(0.0, 0.08),
         fontsize=7,
         framealpha=0.95,
         title="share of need within reach",
@@ -191,8 +211,8 @@ def report_map(
     foot = (
         f"Travel: {meta.get('travel_model')}. Inputs: {meta.get('data_sources')}. "
         f"Illustrative inputs: {meta.get('illustrative_inputs')}. {meta.get('suppression')}. "
-        f"Gaps: {meta.get('gaps', '')}. "
-        f"{meta.get('attribution')} Generated {meta.get('generated')} by "
+        + (f"Gaps: {meta['gaps']}. " if meta.get("gaps") else "")
+        + f"{meta.get('attribution')} Generated {meta.get('generated')} by "
         f"{meta.get('generator')}."
     )
     fig.text(0.04, 0.02, "\n".join(textwrap.wrap(foot, 150)), fontsize=5.5, va="bottom")

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from analysis.hours import DAYS
 from analysis.planning import SitePlan
+from analysis.publish import count_text, share_text
 from app_pages.safe import plain_markdown
 
 
 def pct(x: float | None) -> str:
-    """A share as a percentage, or 'suppressed'."""
-    return (
-        "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
-    )
+    """A published share as a percentage (``hidden`` when the gate did not publish it)."""
+    return share_text(x)
 
 
 def num(x: float | None) -> str:
-    """A published count, or 'suppressed'."""
-    return "suppressed" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+    """A published count (``hidden`` when the gate did not publish it)."""
+    return count_text(x)
 
 
 def km(x: float | None) -> str:
@@ -75,6 +72,9 @@ def day_span(days: list[str]) -> str:
 def worst_periods(overall: pd.DataFrame, n: int = 4) -> list[str]:
     """The week's worst stretches, each told once, e.g. "Mon–Fri 22:00–07:00 (overnight)".
 
+    ``overall`` has one row per hour of the week (``day``, ``hour``, ``share_covered``
+    (NaN where not published), ``sites_open``).
+
     Hours in week order (Monday 00:00 first, wrapping round from Sunday night) with the same
     share (to 0.1%) and number of sites open form a stretch; stretches at the same hours with
     the same share starting on several days are told together. Worst share first, then the
@@ -83,13 +83,16 @@ def worst_periods(overall: pd.DataFrame, n: int = 4) -> list[str]:
     o = overall.copy()
     o["d"] = o["day"].map(DAYS.index)
     o = o.sort_values(["d", "hour"]).reset_index(drop=True)
-    pct_ = (o["share_covered"] * 100).round(1).to_numpy()
+    # hours the gate did not publish (NaN) form stretches of their own, never listed
+    pct_ = (o["share_covered"] * 100).round(1).fillna(-1.0).to_numpy()
     open_ = o["sites_open"].to_numpy()
     m = len(o)
     if m == 0:
         return []
     same = (pct_ == np.roll(pct_, 1)) & (open_ == np.roll(open_, 1))
     if same.all():
+        if pct_[0] < 0:
+            return []
         return [f"all week: {pct_[0]:.1f}% ({open_[0]} site{'s' if open_[0] != 1 else ''} open)"]
     start0 = int(np.flatnonzero(~same)[0])  # a stretch starts here; wrap round from it
     runs, i = [], start0
@@ -106,7 +109,10 @@ def worst_periods(overall: pd.DataFrame, n: int = 4) -> list[str]:
         h0 = int(o["hour"].iloc[first])
         key = (h0, length, float(pct_[first]), int(open_[first]))
         merged.setdefault(key, []).append(int(o["d"].iloc[first]))
-    items = sorted(merged.items(), key=lambda kv: (kv[0][2], -kv[0][1] * len(kv[1])))
+    items = sorted(
+        ((k, v) for k, v in merged.items() if k[2] >= 0),
+        key=lambda kv: (kv[0][2], -kv[0][1] * len(kv[1])),
+    )
     out = []
     for (h0, length, share, n_open), days in items[:n]:
         h1 = (h0 + length) % 24

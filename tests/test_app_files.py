@@ -1,0 +1,62 @@
+"""The dashboard's GeoPackage holds every layer the command line's does, and the proposals."""
+
+import sys
+from pathlib import Path
+
+import pyogrio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # app_pages lives next to app.py
+
+from app_pages.files import gpkg_bytes  # noqa: E402
+
+
+def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
+    from analysis import publish
+    from analysis.hotspots import find_hotspots
+    from analysis.layers import proposal_table
+    from analysis.need import need_surface
+    from analysis.planning import plan_for_run
+    from analysis.scenario import Params, build_engine, run_coverage, site_xy
+    from geo.dataset import DEMO_COUNTS, load_dataset
+    from geo.need import read_need
+    from harmreach.cli import main
+
+    # the command line's GeoPackages (coverage, and hotspots with their cells)
+    cli_layers = set()
+    for verb in ("coverage", "hotspots"):
+        out = tmp_path / f"{verb}.gpkg"
+        assert main([verb, "--out", str(out)]) == 0
+        cli_layers |= {name for name, _ in pyogrio.list_layers(out)}
+    assert {"areas", "hotspots", "hotspot_cells", "metadata"} <= cli_layers
+
+    # the dashboard's, built the way app.py builds it
+    ds = load_dataset()
+    r = run_coverage(ds, Params())
+    w = need_surface(ds.demand, read_need(DEMO_COUNTS)).need
+    cells, hs = find_hotspots(
+        site_xy(ds.demand),
+        w,
+        ds.areas.union_all(),
+        residents=ds.demand["residents"].to_numpy(float),
+        crs=ds.crs,
+    )
+    pub = publish.coverage(ds, r, hotspots=hs, hotspot_cells=cells)
+    sp = plan_for_run(r, build_engine(r.params, None), 3, bound=False)
+    pp = publish.plan(pub, sp, proposal_table(ds, r, sp.proposed))
+    app_file = tmp_path / "app.gpkg"
+    app_file.write_bytes(gpkg_bytes(pub, pp.proposed))
+    app_layers = {name for name, _ in pyogrio.list_layers(app_file)}
+    assert cli_layers <= app_layers, cli_layers - app_layers
+    assert "proposals" in app_layers
+    prop = pyogrio.read_dataframe(app_file, layer="proposals")
+    for col in (
+        "rank",
+        "nearest_postcode",
+        "ward_name",
+        "district_name",
+        "nearest_site_km",
+        "need_added",
+    ):
+        assert col in prop.columns, col
+    assert pub.proposals is None  # the cached publication was not changed
