@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+run: $(STAMP)  # make run PORT=8600 picks the port (default 8501)
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(or $(PORT),8501) \
 		--server.enableStaticServing true \
 		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 20
 
