@@ -153,7 +153,7 @@ def protect(
     virtual: np.ndarray | None = None,
     hidden: np.ndarray | None = None,
     frozen: np.ndarray | None = None,
-    exact_max: int = 1500,
+    exact_max: int = 300,
     lp_max: int = 4000,
     precision: float = 0.5,
 ) -> np.ndarray:

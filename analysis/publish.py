@@ -179,12 +179,22 @@ class _Ledger:
         #: how closely a published figure pins its count (set from the total need: a share
         #: to 0.1 of a percent of it)
         self.precision = 0.5
+        #: the demand points each cell counts (when known) and their need: the gate audits
+        #: itself over them before publishing (see :meth:`verify`)
+        self.need: np.ndarray | None = None
+        self.masks: dict[int, np.ndarray] = {}
+        #: published bands as facts over points: ([(coefficient, mask)], low, high)
+        self.bands: list[tuple[list[tuple[float, np.ndarray]], float, float]] = []
         self.index: dict[str, int] = {}
         #: need covered in an area by a set of sites: one cell per (area, set), whichever
         #: output shows it (the run, a what-if, an hour of the week, one kind of site)
         self.cover: dict[tuple[str, frozenset], int] = {}
 
-    def add(self, name: str, value: float, virtual: bool = False) -> int:
+    def add(
+        self, name: str, value: float, virtual: bool = False, mask: np.ndarray | None = None
+    ) -> int:
+        if mask is not None:
+            self.masks[len(self.values)] = np.asarray(mask, bool)
         v = float(value) if np.isfinite(value) else 0.0
         self.values.append(max(v, 0.0))
         self.virtual.append(virtual)
@@ -196,23 +206,140 @@ class _Ledger:
         if parts:
             self.groups.append((total, list(parts)))
 
-    def solve(self) -> None:
+    def solve(self, max_rounds: int = 40) -> None:
         n = len(self.values)
         prev = np.zeros(n, bool)
         prev[: len(self.hidden)] = self.hidden
         frz = np.zeros(n, bool)
         frz[: self.frozen] = True
-        self.hidden = protect(
-            np.asarray(self.values),
-            self.groups,
-            self.thr,
-            virtual=np.asarray(self.virtual, bool),
-            hidden=prev,
-            frozen=frz,
-            precision=self.precision,
-        )
+        for _ in range(max_rounds):
+            self.hidden = protect(
+                np.asarray(self.values),
+                self.groups,
+                self.thr,
+                virtual=np.asarray(self.virtual, bool),
+                hidden=prev,
+                frozen=frz,
+                precision=self.precision,
+            )
+            extra = self.verify()
+            if extra is None:
+                return
+            prev = self.hidden.copy()
+            prev[extra] = True
 
-    def cover_cell(self, code: str, sites: frozenset, name: str, value: float) -> int:
+    def verify(self) -> int | None:
+        """Audit the publication over the demand points; a cell to hide more, or None.
+
+        The relations above are what the gate knows in general; the points are what an
+        attacker can combine (an area's part of a curve step, of a gap, of a plan step).
+        With every published cell an interval (its rounding) over sums of need at points
+        (non-negative, merged into atoms of equal membership), linear programs (HiGHS)
+        find each hidden cell's range and that of each small difference of two nested
+        published cells; one narrower than the threshold is widened by hiding the
+        cheapest cell that does so.
+        """
+        from scipy.optimize import linprog
+
+        if self.need is None or not self.masks or self.thr <= 0:
+            return None
+        real = [c for c in self.masks if not self.virtual[c]]
+        pub = [c for c in real if not self.hidden[c]]
+        hid = [c for c in real if self.hidden[c]]
+        pub_sets: dict[bytes, int] = {}
+        for c in pub:
+            pub_sets.setdefault(np.packbits(self.masks[c]).tobytes(), c)
+        pub = list(pub_sets.values())
+        targets: list[tuple[str, np.ndarray, float, list[int]]] = []
+        for c in hid:
+            if np.packbits(self.masks[c]).tobytes() in pub_sets:
+                continue
+            targets.append(("hidden", self.masks[c], self.values[c], [c]))
+        for a in pub:
+            for b in pub:
+                ma, mb = self.masks[a], self.masks[b]
+                if a == b or (ma & ~mb).any() or not (mb & ~ma).any():
+                    continue
+                d = self.values[b] - self.values[a]
+                if 1e-6 < d < self.thr - 1e-6:
+                    targets.append(("difference", mb & ~ma, d, [a, b]))
+        if not targets:
+            return None
+        sets = (
+            [self.masks[c] for c in pub]
+            + [t[1] for t in targets]
+            + [m for terms, _, _ in self.bands for _, m in terms]
+        )
+        mat = np.column_stack(sets)
+        _, inv = np.unique(np.packbits(mat, axis=1), axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        n_atoms = int(inv.max()) + 1
+
+        def row(m: np.ndarray) -> np.ndarray:
+            r = np.zeros(n_atoms)
+            r[np.unique(inv[m])] = 1.0
+            return r
+
+        half = self.precision
+        pub_rows = [row(self.masks[c]) for c in pub]
+        band_rows, band_ub = [], []
+        for terms, lo_, hi_ in self.bands:
+            r_ = sum(k * row(m) for k, m in terms)
+            if hi_ < np.inf:
+                band_rows.append(r_)
+                band_ub.append(hi_)
+            if lo_ > -np.inf:
+                band_rows.append(-r_)
+                band_ub.append(-lo_)
+
+        def width(target: np.ndarray, hidden_more: int | None = None) -> float:
+            keep = [i for i, c in enumerate(pub) if c != hidden_more]
+            if keep:
+                a_ub = np.vstack([pub_rows[i] for i in keep] + [-pub_rows[i] for i in keep])
+                b_ub = np.concatenate(
+                    [
+                        [self.values[pub[i]] + half for i in keep],
+                        [-max(self.values[pub[i]] - half, 0.0) for i in keep],
+                    ]
+                )
+            else:
+                a_ub = b_ub = None
+            if band_rows:
+                a_ub = np.vstack(band_rows) if a_ub is None else np.vstack([a_ub, *band_rows])
+                b_ub = np.asarray(band_ub) if b_ub is None else np.concatenate([b_ub, band_ub])
+            c_ = row(target)
+            lo = linprog(c_, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+            hi = linprog(-c_, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+            if lo.status != 0:
+                return np.inf
+            return np.inf if hi.status == 3 else -hi.fun - lo.fun
+
+        for kind, m, true, owners in targets:
+            if kind == "hidden" and abs(true) < 1e-9:
+                continue
+            if width(m) >= self.thr - 1e-6:
+                continue
+            frozen = set(range(self.frozen))
+            if kind == "difference":
+                cands = [c for c in owners if c not in frozen]
+            else:
+                cands = [c for c in pub if c not in frozen and (self.masks[c] & m).any()]
+            cands = sorted(cands, key=lambda c: self.values[c])
+            for c in cands[:10]:
+                if width(m, hidden_more=c) >= self.thr - 1e-6:
+                    return c
+            if cands:
+                return cands[0]
+        return None
+
+    def cover_cell(
+        self,
+        code: str,
+        sites: frozenset,
+        name: str,
+        value: float,
+        mask: np.ndarray | None = None,
+    ) -> int:
         """The cell of need in ``code`` within reach of ``sites`` (shared by every output).
 
         A new set is linked to every set of the same area that holds it or that it holds
@@ -221,7 +348,7 @@ class _Ledger:
         key = (code, frozenset(sites))
         if key in self.cover:
             return self.cover[key]
-        c = self.add(name, value)
+        c = self.add(name, value, mask=mask)
         for (code2, other), c2 in list(self.cover.items()):
             if code2 != code:
                 continue
@@ -308,6 +435,29 @@ def _share_headline(
             f"fewer than {thr:g} people are outside it",
         )
     return Headline(label, "hidden", None, "it would reveal a small count elsewhere")
+
+
+def _check_bands(led: _Ledger, heads: dict, cells: dict[str, tuple[int, int | None]]) -> None:
+    """Keep a band only when, with it, nothing hidden is pinned; else show "hidden"."""
+    for key, (num, den) in cells.items():
+        h = heads.get(key)
+        if h is None or not h.text.startswith(("under ", "over ")):
+            continue
+        m_num = led.masks.get(num)
+        m_den = led.masks.get(den) if den is not None else None
+        if m_num is None:
+            continue
+        if h.text.startswith("under "):
+            fact = ([(1.0, m_num)], 0.0, led.thr)
+        elif m_den is not None:
+            p = float(h.text.split()[1].rstrip("%")) / 100
+            fact = ([(1.0, m_num), (-p, m_den)], 0.0, np.inf)
+        else:
+            continue
+        led.bands.append(fact)
+        if led.verify() is not None:
+            led.bands.pop()
+            heads[key] = Headline(h.label, "hidden", None, "a band here would pin a small count")
 
 
 def _count_headline(
@@ -456,13 +606,24 @@ def coverage(
     cols = ["need", "need_covered", "need_uncovered"] + (["need_backup"] if has_b else [])
     cell: dict[tuple[str, str], int] = {}
     play_ids = frozenset(result.sites.loc[result.sites["in_play"], "site_id"].astype(str))
+    dem = result.demand
+    led.need = dem["need"].to_numpy(float)
+    pt_area = dem["area_code"].astype(str).to_numpy()
+    pt_cov = dem["nearest_min"].to_numpy() <= result.params.minutes
+    pt_bk = (
+        dem["second_min"].to_numpy() <= result.params.minutes
+        if "second_min" in dem.columns
+        else np.zeros(len(dem), bool)
+    )
     for i, code in enumerate(codes):
+        am = np.ones(len(dem), bool) if code == TOTAL else pt_area == code
+        part = {"need": am, "need_uncovered": am & ~pt_cov, "need_backup": am & pt_bk}
         for c in cols:
             if c == "need_covered":
                 continue
-            cell[(code, c)] = led.add(f"areas:{code}:{c}", t.at[i, c])
+            cell[(code, c)] = led.add(f"areas:{code}:{c}", t.at[i, c], mask=part[c])
         cell[(code, "need_covered")] = led.cover_cell(
-            code, play_ids, f"areas:{code}:need_covered", t.at[i, "need_covered"]
+            code, play_ids, f"areas:{code}:need_covered", t.at[i, "need_covered"], am & pt_cov
         )
         if has_b:
             cell[(code, "single")] = led.add(
@@ -489,7 +650,10 @@ def coverage(
     for _, r in bt.iterrows():
         kinds = TYPE_GROUPS.get(str(r["site_group"]), ())
         ids = frozenset(play_sites.loc[play_sites["type"].isin(kinds), "site_id"].astype(str))
-        bt_cells.append(led.cover_cell(TOTAL, ids, f"by_type:{r['site_group']}", r["need_covered"]))
+        reach_g = (getattr(result, "type_reach", None) or {}).get(str(r["site_group"]))
+        bt_cells.append(
+            led.cover_cell(TOTAL, ids, f"by_type:{r['site_group']}", r["need_covered"], reach_g)
+        )
     reach_by = getattr(result, "type_reach", None) or {}
     if len(bt) and all(str(g) in reach_by for g in bt["site_group"]):
         # the kinds' reaches overlap: need covered splits into regions by which kinds reach
@@ -532,7 +696,13 @@ def coverage(
         exact = curve_raw.loc[curve_raw["minutes"] == m, "share_covered"]
         if len(exact):
             share = float(exact.iloc[0])
-        q_cells.append(led.add(f"curve:{m:g}", share * total_need if share == share else 0.0))
+        q_cells.append(
+            led.add(
+                f"curve:{m:g}",
+                share * total_need if share == share else 0.0,
+                mask=dem["nearest_min"].to_numpy() <= m + 1e-9,
+            )
+        )
     prev = None
     for m, q in zip(mins, q_cells, strict=True):
         if prev is not None:
@@ -547,7 +717,8 @@ def coverage(
     g_raw, rank = gaps if gaps is not None else raw_gaps(ds, result)
     g_raw = g_raw.reset_index(drop=True)
     g_cells = [
-        led.add(f"gaps:{int(r)}", v) for r, v in zip(g_raw["rank"], g_raw["need"], strict=True)
+        led.add(f"gaps:{int(r)}", v, mask=np.asarray(rank) == int(r))
+        for r, v in zip(g_raw["rank"], g_raw["need"], strict=True)
     ]
     d = result.demand
     gap_area = pd.Series(d["area_code"].to_numpy(), index=np.asarray(rank))
@@ -560,7 +731,11 @@ def coverage(
             break
         by_area_gaps.setdefault(str(a[0]), []).append(g_cells[gi])
     small_need = float(g_raw.attrs.get("small_need", 0.0))
-    small_all = led.add("gaps:smaller_clusters_need", small_need)
+    small_all = led.add(
+        "gaps:smaller_clusters_need",
+        small_need,
+        mask=~pt_cov & (np.asarray(rank) == 0) & (led.need > 0),
+    )
     if single_area:
         rest = []
         for code in codes:
@@ -731,6 +906,9 @@ def coverage(
         heads[f"by_type:{r['site_group']}"] = _share_headline(
             led, f"covered by {r['site_group']} alone", k, n_all, None, base, band=False
         )
+    _check_bands(led, heads, {"need_covered": (c_all, n_all), "need_beyond": (u_all, None)})
+    if has_b:
+        _check_bands(led, heads, {"backup": (cell[(TOTAL, "need_backup")], n_all)})
     if result.need_info.unplaced:
         shown_pc = ", ".join(result.need_info.unplaced[:5])
         more = (
@@ -777,11 +955,18 @@ def coverage(
 
 
 # --------------------------------------------------------------------------- what-if
-def closure(pub: Published, cmp: pd.DataFrame, closed: list[str] | None = None) -> pd.DataFrame:
+def closure(
+    pub: Published,
+    cmp: pd.DataFrame,
+    closed: list[str] | None = None,
+    after_covered: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Publish a what-if (:func:`analysis.scenario.compare_runs`) on top of its run.
 
     ``closed``: the site ids closed (then need covered after is the same figure as any
     other output's need within reach of the remaining sites, e.g. an hour of the week).
+    ``after_covered``: per demand point, within reach after the change (lets the gate
+    audit the what-if against the run point by point).
     Publications accumulate on ``pub``: later ones cannot undo what this one hides.
 
     Returns one row per area and ``ALL``: ``area_code``, ``area_name``, ``need``,
@@ -796,17 +981,29 @@ def closure(pub: Published, cmp: pd.DataFrame, closed: list[str] | None = None) 
     idx = led.index
     play = _play_set(led)
     after, lost, gain = {}, {}, {}
+    base_cov = led.masks.get(idx.get(f"areas:{TOTAL}:need_covered", -1))
+    base_all = led.masks.get(idx.get(f"areas:{TOTAL}:need", -1))
     for i, code in enumerate(codes):
         n = float(c.at[i, "need"])
         ca = float(c.at[i, "share_after"]) * n if n > 0 else 0.0
+        am = led.masks.get(idx.get(f"areas:{code}:need", -1))
+        m_after = m_lost = m_gain = None
+        if after_covered is not None and am is not None and base_cov is not None:
+            aft = np.asarray(after_covered, bool)
+            m_after, m_lost, m_gain = am & aft, am & base_cov & ~aft, am & ~base_cov & aft
         if closed is not None and play is not None:
             after[code] = led.cover_cell(
-                code, play - frozenset(closed), f"whatif:{code}:covered_after", ca
+                code, play - frozenset(closed), f"whatif:{code}:covered_after", ca, m_after
             )
         else:
-            after[code] = led.add(f"whatif:{code}:covered_after", ca)
-        lost[code] = led.add(f"whatif:{code}:need_losing_access", c.at[i, "need_losing_access"])
-        gain[code] = led.add(f"whatif:{code}:need_gaining_access", c.at[i, "need_gaining_access"])
+            after[code] = led.add(f"whatif:{code}:covered_after", ca, mask=m_after)
+        lost[code] = led.add(
+            f"whatif:{code}:need_losing_access", c.at[i, "need_losing_access"], mask=m_lost
+        )
+        gain[code] = led.add(
+            f"whatif:{code}:need_gaining_access", c.at[i, "need_gaining_access"], mask=m_gain
+        )
+    del base_all
     kept = {}
     for code in codes:
         cb = idx[f"areas:{code}:need_covered"]
@@ -871,6 +1068,7 @@ def plan(
     site_plan: object,
     decisions: gpd.GeoDataFrame | None = None,
     step_need_by_area: pd.DataFrame | None = None,
+    step_masks: list[np.ndarray] | None = None,
 ) -> PublishedPlan:
     """Publish a site plan (:class:`analysis.planning.SitePlan`) on top of its run.
 
@@ -879,7 +1077,8 @@ def plan(
     order, e.g. from ``analysis.layers.proposal_table``) contributes its other columns.
     ``step_need_by_area`` (rows: steps in order, columns: area codes; from
     :func:`step_need_by_area`) tells the gate which areas' need beyond reach each step takes,
-    so that a step cannot be differenced against one area's figures.
+    so that a step cannot be differenced against one area's figures; ``step_masks`` (per
+    step, the demand points it newly reaches) lets the gate audit the plan point by point.
     """
     led = pub.ledger.extend()
     base = pub.round_to
@@ -891,10 +1090,15 @@ def plan(
     total = led.values[n_all]
     steps, cums = [], []
     prev = c_all
+    cum_m = led.masks.get(c_all)
     for i in range(len(t)):
-        s = led.add(f"plan:{i + 1}:need_added", t.at[i, "need_added"])
+        sm = None
+        if step_masks is not None and cum_m is not None and i < len(step_masks):
+            sm = np.asarray(step_masks[i], bool)
+            cum_m = cum_m | sm
+        s = led.add(f"plan:{i + 1}:need_added", t.at[i, "need_added"], mask=sm)
         cum_v = float(t.at[i, "share_covered_after"]) * total
-        w = led.add(f"plan:{i + 1}:covered_after", cum_v)
+        w = led.add(f"plan:{i + 1}:covered_after", cum_v, mask=None if sm is None else cum_m.copy())
         led.group(w, [prev, s])
         beyond = led.add(f"plan:{i + 1}:beyond_after", total - cum_v, virtual=True)
         led.group(n_all, [w, beyond])
@@ -964,6 +1168,22 @@ def plan(
     hidden = led.n_hidden_real(len(pub.ledger.values))
     pub.ledger = led
     return PublishedPlan(prop, heads, meta, hidden)
+
+
+def step_masks(run: CoverageResult, reach: object, order: list[int] | np.ndarray) -> list:
+    """Per plan step, the demand points it newly brings within reach (raw, for :func:`plan`)."""
+    import scipy.sparse as sps
+
+    a = sps.csc_matrix(reach)
+    covered = run.demand["nearest_min"].to_numpy() <= run.params.minutes
+    out = []
+    for j in order:
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
+        m = np.zeros(len(covered), bool)
+        m[col[~covered[col]]] = True
+        covered = covered | m
+        out.append(m)
+    return out
 
 
 def step_need_by_area(

@@ -170,7 +170,8 @@ def _closure_lines(
 
     ids = [x.strip() for x in args.close.split(",") if x.strip()]
     after = run_coverage(with_sites_changed(ds, close=ids), result.params, engine=args.engine)
-    cmp = publish.closure(pub, compare_runs(result, after), closed=ids)
+    covered_after = after.demand["nearest_min"].to_numpy() <= result.params.minutes
+    cmp = publish.closure(pub, compare_runs(result, after), closed=ids, after_covered=covered_after)
     lines = ["", f"if {', '.join(ids)} closed:"]
     lines.append(f"{'area':<28}{'before':>9}{'after':>9}{'change':>9}{'need losing access':>20}")
     for _, r in cmp.iterrows():
@@ -343,13 +344,15 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
         pass
     from analysis.planning import coverage_matrix
 
-    step_areas = None
+    step_areas = masks = None
     if len(sp_.proposed):
         reach = coverage_matrix(
             engine, site_xy(result.demand), site_xy(sp_.proposed), result.params.minutes
         )
-        step_areas = publish.step_need_by_area(result, reach, list(range(len(sp_.proposed))))
-    pp = publish.plan(pub, sp_, decisions, step_areas)
+        order = list(range(len(sp_.proposed)))
+        step_areas = publish.step_need_by_area(result, reach, order)
+        masks = publish.step_masks(result, reach, order)
+    pp = publish.plan(pub, sp_, decisions, step_areas, masks)
     bar.update()
     bar.close()
     lines = _header(ds, result, pub)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def audit_run(
     formats: tuple[str, ...] = (".gpkg", ".geojson", ".csv"),
     extra: tuple[str, ...] = (),
     base: float = 1.0,
+    gaps_verb: bool = True,
 ) -> tuple[list[A.Finding], dict, A.LPAudit]:
     """Every output of one run, audited jointly."""
     t0 = time.perf_counter()
@@ -141,8 +143,10 @@ def audit_run(
             argv += ["--profile", str(tmp / "week.csv")]
         texts.append(run_verb("coverage", argv, ds))
         outs[fmt] = out
-    gaps_out = tmp / "gaps.geojson"
-    run_verb("gaps", [*common, "--out", str(gaps_out)], ds)
+    gaps_out = None
+    if gaps_verb:
+        gaps_out = tmp / "gaps.geojson"
+        run_verb("gaps", [*common, "--out", str(gaps_out)], ds)
     plan_text, plan_out, ll = "", None, None
     if plan_k:
         plan_out = tmp / "plan.geojson"
@@ -168,10 +172,10 @@ def audit_run(
             A.add_csv_areas(audit, truth, out, base)
     for text in texts:
         A.add_cli_coverage(audit, truth, text, base, minutes)
-    gdoc = json.loads(gaps_out.read_text())
-    A.add_gaps(
-        audit, truth, pd.DataFrame([f["properties"] for f in gdoc["features"]]), base, "gaps"
-    )
+    if gaps_out is not None:
+        gdoc = json.loads(gaps_out.read_text())
+        rows = pd.DataFrame([f["properties"] for f in gdoc["features"]])
+        A.add_gaps(audit, truth, rows, base, "gaps")
     A.add_profile_csv(audit, truth, tmp / "week.csv")
     if plan_out is not None:
         A.add_plan(audit, truth, plan_out, plan_text, base)
@@ -281,7 +285,8 @@ def test_audit_demo_rounded_to_5(demo, tmp_path):
     assert not audit.failures(findings), report(findings, audit)
 
 
-N_BATCHES = 20
+#: Random counties: N_BATCHES x PER_BATCH seeded runs (HARMREACH_AUDIT_BATCHES for more).
+N_BATCHES = int(os.environ.get("HARMREACH_AUDIT_BATCHES", "10"))
 PER_BATCH = 10
 
 
@@ -303,8 +308,9 @@ def test_audit_random_counties(demo, tmp_path, batch):
             minutes=minutes,
             close=close,
             plan_k=int(rng.integers(1, 3)),
-            formats=(".geojson", ".csv") if k % 2 else (".gpkg",),
+            formats=(".gpkg",),  # areas, gaps, curve, kinds and metadata in one file
             extra=("--assume-open",),
+            gaps_verb=False,
         )
         stats["run"] = f"seed {seed}"
         STATS.append(stats)

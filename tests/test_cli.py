@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from harmreach.cli import main
 
 
@@ -279,3 +281,101 @@ def test_plan_avoid_polygons(capsys, tmp_path):
     assert "avoiding avoid.gpkg" in capsys.readouterr().out
     prop = gpd.read_file(tmp_path / "p.geojson").to_crs(27700)
     assert not prop.within(worcester.union_all()).any()
+
+
+OUTPUT_PATHS = [
+    ("coverage", ".geojson", ["--close", "PHA01"]),
+    ("coverage", ".gpkg", []),
+    ("coverage", ".csv", ["--profile", "{tmp}/week.csv"]),
+    ("gaps", ".geojson", []),
+    ("gaps", ".csv", []),
+    ("hotspots", ".geojson", []),
+    ("hotspots", ".gpkg", []),
+    ("plan", ".geojson", ["--add", "2"]),
+    ("plan", ".csv", ["--add", "1"]),
+    ("plan", None, ["--sessions", "2"]),
+]
+
+
+def _stamp(path):
+    import json
+
+    import pyogrio
+
+    if path.suffix == ".geojson":
+        return json.loads(path.read_text())["metadata"]["published_by"]
+    if path.suffix == ".csv":
+        side = path.with_name(path.stem + ".metadata.json")
+        return json.loads(side.read_text())["published_by"]
+    meta = pyogrio.read_dataframe(path, layer="metadata").set_index("key")["value"]
+    return meta["published_by"]
+
+
+@pytest.mark.parametrize(("verb", "fmt", "extra"), OUTPUT_PATHS)
+def test_every_output_path_goes_through_the_gate(verb, fmt, extra, tmp_path, capsys, monkeypatch):
+    """CLI verbs x formats: each calls the gate and every file carries its stamp."""
+    from analysis import publish
+
+    calls = []
+    for name in ("coverage", "closure", "plan", "profile", "sessions"):
+        real = getattr(publish, name)
+
+        def spy(*a, _real=real, _name=name, **k):
+            calls.append(_name)
+            return _real(*a, **k)
+
+        monkeypatch.setattr(publish, name, spy)
+    argv = [verb, *[x.format(tmp=tmp_path) for x in extra]]
+    out = tmp_path / f"out{fmt}" if fmt else None
+    if out is not None:
+        argv += ["--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "coverage" in calls
+    assert "legend: Counts of people under 5 are never shown" in text
+    if "--close" in argv:
+        assert "closure" in calls
+    if "--profile" in argv:
+        assert "profile" in calls and _stamp(tmp_path / "week.csv") == publish.GATE
+    if verb == "plan":
+        assert ("sessions" if "--sessions" in argv else "plan") in calls
+    if out is not None:
+        assert _stamp(out) == publish.GATE
+
+
+def test_suppress_below_5_is_refused_without_the_loud_option(capsys):
+    assert main(["coverage", "--suppress", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--unsafe-suppress-below-5" in err and "under 5" in err
+    assert main(["coverage", "--suppress", "0"]) == 2
+
+
+def test_unsafe_threshold_is_stamped_on_every_output(tmp_path):
+    """With the unsafe option (the flag sets ``unsafe_suppress_below_5``), every output says so."""
+    import contextlib
+    import io
+    import json
+
+    from geo.dataset import load_dataset
+    from harmreach import commands
+    from harmreach.cli import build_parser
+
+    ds = load_dataset()
+    args = build_parser().parse_args(
+        ["coverage", "--suppress", "0", "--out", str(tmp_path / "a.geojson")]
+    )
+    args.unsafe_suppress_below_5 = True
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert commands.coverage(args, ds) == 0
+    assert buf.getvalue().startswith("WARNING: UNSAFE: NO SUPPRESSION")
+    meta = json.loads((tmp_path / "a.geojson").read_text())["metadata"]
+    assert meta["suppression"].startswith("UNSAFE") and meta["suppression_threshold"] == 0
+
+
+def test_unwritable_out_is_a_clear_error_not_internal(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["coverage", "--out", str(blocker / "x.geojson")]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "does not exist" in err
