@@ -18,7 +18,8 @@ Each method computes those same three things from the same demand points and sit
 Every method snaps the demand points with the same KD-tree (included in its time); graph
 building (CSR arrays, the networkx graph, pandana's network) is outside the timing. Each
 measurement runs in a fresh process so that its peak memory (max RSS) is its own. Ends with
-``coverage_path_speedup_vs_networkx: X`` for the largest grid both ran on.
+``coverage_path_speedup_vs_networkx: X`` for the largest grid both ran on. Times are the
+best of three runs of each method (the machine is shared).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 N_SITES = 30
 MINUTES = 15.0
 TIMEOUT_S = 420
+#: Every method's time is the best of this many runs in its process.
+REPEAT = 3
 
 
 def grid(n_nodes: int, seed: int = 0):
@@ -77,6 +80,16 @@ def load(spec: tuple[str, str, int]):
     return net, demand, sites
 
 
+def best_of(fn, repeat: int | None = None):
+    """Best time of ``repeat`` calls (the machine is shared: the minimum is the least noisy)."""
+    best, out = np.inf, None
+    for _ in range(repeat or REPEAT):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -103,12 +116,8 @@ def _harmreach(spec, q):
     # numba's import and on-disk kernel cache: a one-off cost per process (reported apart)
     eng.nearest(demand[:5], sites[:2], k=2, minutes=MINUTES)
     eng.within(demand[:5], sites[:2], MINUTES * 60)
-    t0 = time.perf_counter()
-    res = eng.nearest(demand, sites, k=2, minutes=MINUTES)
-    dt = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pairs = eng.within(demand, sites, MINUTES * 60)
-    dt_within = time.perf_counter() - t0
+    dt, res = best_of(lambda: eng.nearest(demand, sites, k=2, minutes=MINUTES))
+    dt_within, pairs = best_of(lambda: eng.within(demand, sites, MINUTES * 60))
     out = _result(res.time_s[:, 0], res.time_s[:, 1], res.n_within)
     extra = {"within_s": dt_within, "pairs": pairs.nnz, "nodes": net.n_nodes}
     q.put((dt, _maxrss_mb(), out, extra))
@@ -133,50 +142,53 @@ def _networkx(spec, q):
     )
     walk = settings.SPEED_KPH["walk"] / 3.6
     t_lim = MINUTES * 60.0
-    t0 = time.perf_counter()
-    snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
-    dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
-    s_off = sdist / walk
-    # nearest site: one multi-source run from a virtual source joined to every site node
-    g.add_weighted_edges_from(
-        (-1, int(snode[j]), float(s_off[j])) for j in range(len(sites)) if not sfar[j]
-    )
-    near = nx.single_source_dijkstra_path_length(g, -1, weight="weight")
-    g.remove_node(-1)
-    node_t = np.full(net.n_nodes, np.inf)
-    keys = np.fromiter(near.keys(), dtype=np.int64, count=len(near))
-    vals = np.fromiter(near.values(), dtype=float, count=len(near))
-    node_t[keys[keys >= 0]] = vals[keys >= 0]
-    # every site within T of every node: one bounded run per site
-    rows, cols, vals = [], [], []
-    for j in range(len(sites)):
-        if sfar[j]:
-            continue
-        lengths = nx.single_source_dijkstra_path_length(
-            g, int(snode[j]), cutoff=t_lim - s_off[j], weight="weight"
+
+    def compute():
+        snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
+        dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
+        s_off = sdist / walk
+        # nearest site: one multi-source run from a virtual source joined to every site node
+        g.add_weighted_edges_from(
+            (-1, int(snode[j]), float(s_off[j])) for j in range(len(sites)) if not sfar[j]
         )
-        rows.append(np.fromiter(lengths.keys(), dtype=np.int64, count=len(lengths)))
-        vals.append(np.fromiter(lengths.values(), dtype=float, count=len(lengths)) + s_off[j])
-        cols.append(np.full(len(lengths), j))
-    rows, vals = np.concatenate(rows), np.concatenate(vals)
-    # per demand point: walk in, then the second-nearest within T and the count within T
-    # (vectorised: each point expands its node's list of sites within T)
-    walk_in = ddist / walk
-    t1 = np.where(dfar, np.inf, node_t[dnode] + walk_in)
-    order = np.lexsort((vals, rows))
-    rows, vals = rows[order], vals[order]
-    ptr = np.searchsorted(rows, np.arange(net.n_nodes + 1))
-    lens = np.where(dfar, 0, ptr[dnode + 1] - ptr[dnode])
-    pid = np.repeat(np.arange(len(demand)), lens)
-    offs = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-    tt = vals[ptr[dnode][pid] + offs] + walk_in[pid]
-    ok = tt <= t_lim
-    n_in = np.bincount(pid[ok], minlength=len(demand)).astype(np.int32)
-    t2 = np.full(len(demand), np.inf)
-    sec = ok & (offs == 1)
-    t2[pid[sec]] = tt[sec]
-    dt = time.perf_counter() - t0
-    q.put((dt, _maxrss_mb(), _result(t1, t2, n_in), {}))
+        near = nx.single_source_dijkstra_path_length(g, -1, weight="weight")
+        g.remove_node(-1)
+        node_t = np.full(net.n_nodes, np.inf)
+        keys = np.fromiter(near.keys(), dtype=np.int64, count=len(near))
+        vals = np.fromiter(near.values(), dtype=float, count=len(near))
+        node_t[keys[keys >= 0]] = vals[keys >= 0]
+        # every site within T of every node: one bounded run per site
+        rows, cols, vals = [], [], []
+        for j in range(len(sites)):
+            if sfar[j]:
+                continue
+            lengths = nx.single_source_dijkstra_path_length(
+                g, int(snode[j]), cutoff=t_lim - s_off[j], weight="weight"
+            )
+            rows.append(np.fromiter(lengths.keys(), dtype=np.int64, count=len(lengths)))
+            vals.append(np.fromiter(lengths.values(), dtype=float, count=len(lengths)) + s_off[j])
+            cols.append(np.full(len(lengths), j))
+        rows, vals = np.concatenate(rows), np.concatenate(vals)
+        # per demand point: walk in, then the second-nearest within T and the count within T
+        # (vectorised: each point expands its node's list of sites within T)
+        walk_in = ddist / walk
+        t1 = np.where(dfar, np.inf, node_t[dnode] + walk_in)
+        order = np.lexsort((vals, rows))
+        rows, vals = rows[order], vals[order]
+        ptr = np.searchsorted(rows, np.arange(net.n_nodes + 1))
+        lens = np.where(dfar, 0, ptr[dnode + 1] - ptr[dnode])
+        pid = np.repeat(np.arange(len(demand)), lens)
+        offs = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        tt = vals[ptr[dnode][pid] + offs] + walk_in[pid]
+        ok = tt <= t_lim
+        n_in = np.bincount(pid[ok], minlength=len(demand)).astype(np.int32)
+        t2 = np.full(len(demand), np.inf)
+        sec = ok & (offs == 1)
+        t2[pid[sec]] = tt[sec]
+        return _result(t1, t2, n_in)
+
+    dt, out = best_of(compute)
+    q.put((dt, _maxrss_mb(), out, {}))
 
 
 def _pandana(spec, q):
@@ -197,27 +209,30 @@ def _pandana(spec, q):
     t_build = time.perf_counter() - t_build
     walk = settings.SPEED_KPH["walk"] / 3.6
     t_lim = MINUTES * 60.0
-    t0 = time.perf_counter()
-    snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
-    dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
-    # pandana starts POIs at their node: the sites' own walk from the street is added after
-    pn.set_pois(
-        "site", t_lim, 2, pd.Series(net.node_xy[snode, 0]), pd.Series(net.node_xy[snode, 1])
-    )
-    res = pn.nearest_pois(t_lim, "site", num_pois=2, include_poi_ids=True)
-    pn.set(pd.Series(snode), name="sites")
-    count = pn.aggregate(t_lim, type="count", decay="flat", name="sites")
-    walk_in = ddist / walk
-    d1 = res[1].to_numpy()[dnode]
-    d2 = res[2].to_numpy()[dnode]
-    p1 = res["poi1"].to_numpy()[dnode]
-    p2 = res["poi2"].to_numpy()[dnode]
-    t1 = np.where((d1 < t_lim) & ~np.isnan(p1), d1 + walk_in, np.inf)
-    t2 = np.where((d2 < t_lim) & ~np.isnan(p2), d2 + walk_in, np.inf)
-    t2 = np.where(t2 <= t_lim, t2, np.inf)
-    n_in = count.to_numpy()[dnode].astype(np.int32)
-    dt = time.perf_counter() - t0
-    q.put((dt, _maxrss_mb(), _result(t1, t2, n_in), {"build_s": t_build}))
+
+    def compute():
+        snode, sdist, sfar = _snap_main(net, sites, settings.MAX_SNAP_M)
+        dnode, ddist, dfar = _snap_main(net, demand, settings.MAX_SNAP_M)
+        # pandana starts POIs at their node: the sites' own walk from the street is added after
+        pn.set_pois(
+            "site", t_lim, 2, pd.Series(net.node_xy[snode, 0]), pd.Series(net.node_xy[snode, 1])
+        )
+        res = pn.nearest_pois(t_lim, "site", num_pois=2, include_poi_ids=True)
+        pn.set(pd.Series(snode), name="sites")
+        count = pn.aggregate(t_lim, type="count", decay="flat", name="sites")
+        walk_in = ddist / walk
+        d1 = res[1].to_numpy()[dnode]
+        d2 = res[2].to_numpy()[dnode]
+        p1 = res["poi1"].to_numpy()[dnode]
+        p2 = res["poi2"].to_numpy()[dnode]
+        t1 = np.where((d1 < t_lim) & ~np.isnan(p1), d1 + walk_in, np.inf)
+        t2 = np.where((d2 < t_lim) & ~np.isnan(p2), d2 + walk_in, np.inf)
+        t2 = np.where(t2 <= t_lim, t2, np.inf)
+        n_in = count.to_numpy()[dnode].astype(np.int32)
+        return _result(t1, t2, n_in)
+
+    dt, out = best_of(compute)
+    q.put((dt, _maxrss_mb(), out, {"build_s": t_build}))
 
 
 def _estimated(n, q):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,6 +240,34 @@ class EstimatedEngine:
         return minutes * 60.0 * self.speed_ms / self.detour
 
 
+def _spatial_order(xy: np.ndarray, cell_m: float = 1000.0) -> np.ndarray | None:
+    """An order of the points by 1 km cells, row by row (None for few points).
+
+    Nearest-node queries in that order walk the KD-tree's memory in step, about twice as
+    fast as queries in random order on a large network.
+    """
+    if len(xy) < 5000:
+        return None
+    kx = ((xy[:, 0] - xy[:, 0].min()) // cell_m).astype(np.int64)
+    ky = ((xy[:, 1] - xy[:, 1].min()) // cell_m).astype(np.int64)
+    return np.argsort(ky * (int(kx.max()) + 1) + kx, kind="stable")
+
+
+def _query_in_order(
+    tree: cKDTree, xy: np.ndarray, order: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest point of ``tree`` for each of ``xy``, queried in ``order``, returned as given."""
+    if order is None:
+        d, j = tree.query(xy, k=1, workers=-1)
+        return np.asarray(d, dtype=float), np.asarray(j, dtype=np.int64)
+    d_o, j_o = tree.query(xy[order], k=1, workers=-1)
+    d = np.empty(len(xy))
+    j = np.empty(len(xy), dtype=np.int64)
+    d[order] = d_o
+    j[order] = j_o
+    return d, j
+
+
 class NetworkEngine:
     """Travel times along a street network (compiled multi-source Dijkstra on a CSR graph).
 
@@ -292,12 +321,12 @@ class NetworkEngine:
             d_all, _ = self._tree_all.query(xy, k=1, workers=-1)
             far = np.ones(len(xy), bool)
             return Snap(np.full(len(xy), -1, np.int64), d_all, far, d_all > self.max_snap_m, ~far)
-        d, j = self._tree.query(xy, k=1, workers=-1)
-        j = np.asarray(j, dtype=np.int64)
+        order = _spatial_order(xy)
+        d, j = _query_in_order(self._tree, xy, order)
         if self._whole:
             d_all = d
         else:
-            d_all, _ = self._tree_all.query(xy, k=1, workers=-1)
+            d_all, _ = _query_in_order(self._tree_all, xy, order)
             j = self._main_idx[np.minimum(j, len(self._main_idx) - 1)]
         far = d > self.max_snap_m
         off = d_all > self.max_snap_m
@@ -417,6 +446,42 @@ class NetworkEngine:
             notes.append("no site could be attached to the street network: none is reachable.")
         return notes
 
+    def _site_labels(
+        self,
+        ssnap: Snap,
+        ok: np.ndarray,
+        k: int,
+        minutes: float | None,
+        limit_s: float | None,
+    ) -> tuple | None:
+        """Node labels for :meth:`nearest`: CSR labels, the nearest per node, and k_exact."""
+        from geo._dijkstra import multi_source
+
+        if len(ok) == 0:
+            return None
+        empty, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
+        if limit_s is not None:
+            # Every site within the bound, none beyond: the bound cuts the nearest too.
+            ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
+            return ptr, lab_s, lab_t, empty, empty_i, k
+        if minutes is None and k > 1:
+            ptr, lab_s, lab_t = self._node_labels(ssnap, ok, k, -1.0)
+            return ptr, lab_s, lab_t, empty, empty_i, k
+        g = self.net.csgraph_reversed()
+        near_t, near_s = multi_source(
+            g.indptr,
+            g.indices,
+            g.data,
+            ssnap.node[ok].astype(np.int64),
+            ssnap.dist_m[ok] / self._walk_ms,
+            ok.astype(np.int64),
+        )
+        if minutes is None:
+            ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
+            return ptr, empty_i, empty, near_t, near_s, 1
+        ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, minutes * 60.0)
+        return ptr, lab_s, lab_t, near_t, near_s, 1
+
     def nearest(
         self,
         demand_xy: np.ndarray,
@@ -434,52 +499,33 @@ class NetworkEngine:
         are searched in full (labels kept per node up to k). ``limit_s`` bounds everything,
         the nearest included (times beyond it are inf).
         """
-        from geo._dijkstra import multi_source, point_labels
+        from geo._dijkstra import point_labels
 
         if k < 1:
             raise InputError(f"k must be at least 1, not {k}.", fix="ask for k >= 1.")
         demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
         site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
-        dsnap = self.snap(demand_xy)
         ssnap = self.snap(site_xy)
         n = len(demand_xy)
         ok = np.flatnonzero(~ssnap.too_far)
+        t_lim = np.inf if minutes is None else minutes * 60.0
+        # The searches start from the sites only: snap the demand points meanwhile on a
+        # second thread (the KD-tree query and the compiled kernels release the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.snap, demand_xy)
+            labels = self._site_labels(ssnap, ok, k, minutes, limit_s)
+            dsnap = pending.result()
         notes = self._reach_notes(dsnap, ssnap, len(site_xy))
         walk_in = dsnap.dist_m / self._walk_ms
         node = np.where(dsnap.too_far, -1, dsnap.node)
-        t_lim = np.inf if minutes is None else minutes * 60.0
-        empty = np.zeros(0)
-        empty_i = np.zeros(0, dtype=np.int64)
-        if len(ok) == 0:
+        if labels is None:
             times = np.full((n, k), np.inf)
             idx = np.full((n, k), -1, dtype=np.int64)
             counts = np.zeros(n, dtype=np.int32)
         else:
-            near_t, near_s = empty, empty_i
+            ptr, lab_s, lab_t, near_t, near_s, k_exact = labels
             if limit_s is not None:
-                # Every site within the bound, none beyond: the bound cuts the nearest too.
-                ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
-                k_exact = k
                 t_lim = min(t_lim, float(limit_s))
-            elif minutes is None and k > 1:
-                ptr, lab_s, lab_t = self._node_labels(ssnap, ok, k, -1.0)
-                k_exact = k
-            else:
-                g = self.net.csgraph_reversed()
-                near_t, near_s = multi_source(
-                    g.indptr,
-                    g.indices,
-                    g.data,
-                    ssnap.node[ok].astype(np.int64),
-                    ssnap.dist_m[ok] / self._walk_ms,
-                    ok.astype(np.int64),
-                )
-                if minutes is None:
-                    ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
-                    lab_s, lab_t = empty_i, empty
-                else:
-                    ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, t_lim)
-                k_exact = 1
             times, idx, counts = point_labels(
                 ptr, lab_s, lab_t, near_t, near_s, node, walk_in, int(k), int(k_exact), t_lim
             )
