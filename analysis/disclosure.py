@@ -272,27 +272,45 @@ def protect(
             from the relations that gave the other hidden cells in it; the cheapest whose
             hiding leaves ``c`` unknown is taken.
             """
-            cands: list[int] = []
+            levels: list[list[int]] = []
+            own = {
+                int(x)
+                for g in of_cell[c]
+                for x in members[g]
+                if not hid[x] and not frz[x] and not virt[x] and v[x] > 1e-9
+            }
+            if own:
+                levels.append(sorted(own, key=cost))
             seen: set[int] = set()
-            stack = [c]
-            while stack:
-                x = stack.pop()
-                g = int(via[x])
-                if g < 0 or g in seen:
-                    continue
-                seen.add(g)
-                m = members[g]
-                cands += m[~hid[m] & ~frz[m] & ~virt[m] & (v[m] > 1e-9)].tolist()
-                stack += [int(o) for o in m if o != x and hid[o] and via[o] >= 0]
-            if not cands:
+            frontier = [c]
+            while frontier:
+                level: list[int] = []
+                nxt: list[int] = []
+                for x in frontier:
+                    g = int(via[x])
+                    if g < 0 or g in seen:
+                        continue
+                    seen.add(g)
+                    m = members[g]
+                    level += m[~hid[m] & ~frz[m] & ~virt[m] & (v[m] > 1e-9)].tolist()
+                    nxt += [int(o) for o in m if o != x and hid[o] and via[o] >= 0]
+                if level:
+                    levels.append(sorted(set(level), key=cost))
+                frontier = nxt
+            if not levels:
                 return None
-            order = sorted(set(cands), key=cost)
-            for cand in order[:12]:
-                trial = hid.copy()
-                trial[cand] = True
-                if not propagate(trial)[0][c]:
-                    return int(cand)
-            return int(order[0])
+            # nearest relations first: a fix far along the chain tends to cascade
+            tried = 0
+            for level in levels:
+                for cand in level[:6]:
+                    trial = hid.copy()
+                    trial[cand] = True
+                    tried += 1
+                    if not propagate(trial)[0][c]:
+                        return int(cand)
+                if tried >= 12:
+                    break
+            return int(levels[0][0])
 
         fix = None
         for c in np.flatnonzero(det & hid):
