@@ -146,18 +146,30 @@ def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Publ
 
     def go() -> tuple[CoverageResult, Published]:
         result = run_coverage(ds, p)
-        cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
         pub = publish.coverage(
             ds,
             result,
-            hotspots=hs,
-            hotspot_cells=cells,
-            hotspot_surface_is_need=data_key != "demo",
             extra_meta={"gaps": gap_rule(result), "hotspot_input": hotspot_input(data_key)},
         )
         return result, pub
 
     return cached(data_key, "coverage", tuple(p.describe().items()), go)
+
+
+def published_hotspots(
+    ds: Dataset, data_key: str, result: CoverageResult, pub: Published
+) -> gpd.GeoDataFrame | None:
+    """The hotspots for the map, published by the gate on top of the run (an add-on).
+
+    Only the hotspot areas: their 1 km cells are published for the GeoPackage download,
+    when it is asked for (the gate takes long over thousands of cells).
+    """
+
+    def go() -> gpd.GeoDataFrame | None:
+        _, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
+        return publish.hotspot_layers(pub, None, hs, same_surface=data_key != "demo")[1]
+
+    return cached(data_key, "hotspots-published", tuple(result.params.describe().items()), go)
 
 
 def hotspot_input(data_key: str) -> str:
@@ -852,7 +864,8 @@ def main() -> None:
     if view == "Map":
         reach = reach_polygon(ds, data_key, result)
         focus = selected_row("map_proposals")
-        draw_map(ds, data_key, pub, result, (k, objective, exact), reach, pub.hotspots, prop, focus)
+        hs = published_hotspots(ds, data_key, result, pub)
+        draw_map(ds, data_key, pub, result, (k, objective, exact), reach, hs, prop, focus)
         st.caption(
             "Numbered orange circles: proposed satellites (select a row below to zoom to one). "
             "Grey markers: not in play at this time; dark numbered circles: sites at one place "
@@ -868,7 +881,8 @@ def main() -> None:
     elif view == "Plan & what-if":
         plan_tab(ds, data_key, result, pub, sp, pp, k)
     elif view == "Downloads":
-        downloads_tab(pub, result, pp)
+        cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
+        downloads_tab(pub, result, pp, (cells, hs, data_key != "demo"))
     else:
         about_tab(ds, result, pub)
 
@@ -1177,7 +1191,9 @@ def plan_tab(
         )
 
 
-def downloads_tab(pub: Published, result: CoverageResult, pp: PublishedPlan | None) -> None:
+def downloads_tab(
+    pub: Published, result: CoverageResult, pp: PublishedPlan | None, hotspots: tuple
+) -> None:
     """The same exports as the command line, from the gate, built when a button is clicked."""
     meta = pub.metadata
     prop = pp.proposed if pp is not None else None
@@ -1234,7 +1250,7 @@ def downloads_tab(pub: Published, result: CoverageResult, pp: PublishedPlan | No
         )
     c[3].download_button(
         "All layers (GeoPackage)",
-        lambda: gpkg_bytes(pub, prop),
+        lambda: gpkg_bytes(pub, prop, hotspots),
         file_name="harmreach.gpkg",
         mime="application/geopackage+sqlite3",
     )

@@ -41,11 +41,11 @@ def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
         residents=ds.demand["residents"].to_numpy(float),
         crs=ds.crs,
     )
-    pub = publish.coverage(ds, r, hotspots=hs, hotspot_cells=cells)
+    pub = publish.coverage(ds, r)
     sp = plan_for_run(r, build_engine(r.params, None), 3, bound=False)
     pp = publish.plan(pub, sp, proposal_table(ds, r, sp.proposed))
     app_file = tmp_path / "app.gpkg"
-    app_file.write_bytes(gpkg_bytes(pub, pp.proposed))
+    app_file.write_bytes(gpkg_bytes(pub, pp.proposed, (cells, hs, False)))
     app_layers = {name for name, _ in pyogrio.list_layers(app_file)}
     assert cli_layers <= app_layers, cli_layers - app_layers
     assert "proposals" in app_layers
@@ -59,4 +59,4 @@ def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
         "need_added",
     ):
         assert col in prop.columns, col
-    assert pub.proposals is None  # the cached publication was not changed
+    assert pub.proposals is None and pub.hotspots is None  # the cached one is unchanged
