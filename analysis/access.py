@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from geo.travel import EstimatedEngine, NetworkEngine, SparseTimes
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine, SparseTimes
 
 #: Luo & Qi (2009) step weights for three equal travel-time zones within T.
 STEP_WEIGHTS = (1.0, 0.68, 0.22)

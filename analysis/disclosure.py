@@ -20,8 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-
-from geo import settings
+from harmreach.geo import settings
 
 
 def _complete(hidden: np.ndarray, values: np.ndarray, thr: float) -> np.ndarray:

@@ -55,17 +55,16 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from harmreach.analysis.access import STEP_WEIGHTS, step_weights
+from harmreach.analysis.coverage import TOTAL_CODE
+from harmreach.analysis.need import NeedSurface, need_surface
+from harmreach.analysis.scenario import Params, build_engine, site_xy
+from harmreach.geo.activity import ActivityInput
+from harmreach.geo.dataset import Dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.network import StreetNetwork
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine
 from scipy.spatial import cKDTree
-
-from analysis.access import STEP_WEIGHTS, step_weights
-from analysis.coverage import TOTAL_CODE
-from analysis.need import NeedSurface, need_surface
-from analysis.scenario import Params, build_engine, site_xy
-from geo.activity import ActivityInput
-from geo.dataset import Dataset
-from geo.errors import InputError
-from geo.network import StreetNetwork
-from geo.travel import EstimatedEngine, NetworkEngine
 
 log = logging.getLogger(__name__)
 

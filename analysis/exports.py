@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-
-from geo import settings
-from geo.errors import InputError
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
 
 FORMATS = (".geojson", ".gpkg", ".csv")
 #: RFC 7946 §11.2: six decimals of a degree is about 10 cm, more than enough.
@@ -214,7 +213,7 @@ def write_gpkg(path: str | Path, layers: object) -> Path:
 
 
 def _check_gate(layers: object) -> None:
-    from analysis.publish import GATE
+    from harmreach.analysis.publish import GATE
 
     if getattr(layers, "metadata", {}).get("published_by") != GATE:
         raise TypeError("only results published by analysis.publish may be exported")

@@ -8,8 +8,7 @@ import re
 import numpy as np
 import opening_hours as oh
 import pandas as pd
-
-from geo.errors import InputError
+from harmreach.geo.errors import InputError
 
 SLOT_MIN = 15
 SLOTS_PER_DAY = 24 * 60 // SLOT_MIN

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.need import NeedInput
 from scipy.spatial import cKDTree
-
-from geo import settings
-from geo.errors import InputError
-from geo.need import NeedInput
 
 
 @dataclass

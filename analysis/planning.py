@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from harmreach.analysis.scenario import CoverageResult, site_xy
+from harmreach.geo.errors import InputError
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
-
-from analysis.scenario import CoverageResult, site_xy
-from geo.errors import InputError
-from geo.travel import EstimatedEngine, NetworkEngine
 
 log = logging.getLogger(__name__)
 

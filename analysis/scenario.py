@@ -8,16 +8,15 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from analysis import coverage as cov
-from analysis.access import e2sfca
-from analysis.hours import open_at
-from analysis.need import NeedSurface, need_surface
-from geo import settings
-from geo.dataset import Dataset
-from geo.errors import InputError
-from geo.network import StreetNetwork
-from geo.travel import EstimatedEngine, NearestSites, NetworkEngine, make_engine
+from harmreach.analysis import coverage as cov
+from harmreach.analysis.access import e2sfca
+from harmreach.analysis.hours import open_at
+from harmreach.analysis.need import NeedSurface, need_surface
+from harmreach.geo import settings
+from harmreach.geo.dataset import Dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.network import StreetNetwork
+from harmreach.geo.travel import EstimatedEngine, NearestSites, NetworkEngine, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +283,7 @@ def compare_runs(before: CoverageResult, after: CoverageResult) -> pd.DataFrame:
 
 def published_comparison(cmp: pd.DataFrame, threshold: int) -> pd.DataFrame:
     """A scenario comparison with need losing/gaining access suppressed (with the ALL row)."""
-    from analysis.disclosure import suppress_table
+    from harmreach.analysis.disclosure import suppress_table
 
     counts = ["need", "need_losing_access", "need_gaining_access"]
     out, _ = suppress_table(cmp, counts, total_row=cov.TOTAL_CODE, threshold=threshold)

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-
-from analysis.hours import DAYS
-from analysis.planning import exact_mclp, greedy, order_by_gain
-from geo.errors import InputError
+from harmreach.analysis.hours import DAYS
+from harmreach.analysis.planning import exact_mclp, greedy, order_by_gain
+from harmreach.geo.errors import InputError
 
 #: Sessions may start on the hour from FIRST_START to LAST_START (a satellite's day).
 FIRST_START = 8

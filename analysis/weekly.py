@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis.hours import DAYS, SLOTS_PER_DAY, weekly_masks
-from analysis.scenario import CoverageResult, site_xy
-from geo.travel import EstimatedEngine, NetworkEngine
+from harmreach.analysis.hours import DAYS, SLOTS_PER_DAY, weekly_masks
+from harmreach.analysis.scenario import CoverageResult, site_xy
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine
 
 
 @dataclass

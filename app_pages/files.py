@@ -7,9 +7,8 @@ import tempfile
 from pathlib import Path
 
 import geopandas as gpd
-
-from analysis import exports, publish
-from analysis.publish import Published
+from harmreach.analysis import exports, publish
+from harmreach.analysis.publish import Published
 
 
 def gpkg_bytes(

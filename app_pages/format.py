@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from harmreach.analysis.hours import DAYS
+from harmreach.analysis.planning import SitePlan
+from harmreach.analysis.publish import count_text, share_text
 
-from analysis.hours import DAYS
-from analysis.planning import SitePlan
-from analysis.publish import count_text, share_text
 from app_pages.safe import plain_markdown
 
 

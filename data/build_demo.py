@@ -29,8 +29,8 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geo import settings  # noqa: E402
-from geo.postcodes import PostcodeIndex, _codepoint_zip  # noqa: E402
+from harmreach.geo import settings  # noqa: E402
+from harmreach.geo.postcodes import PostcodeIndex, _codepoint_zip  # noqa: E402
 
 COUNTY_CODE = "E10000034"  # Worcestershire
 #: Approximate usual residents, Census 2021 (ONS), rounded to hundreds.

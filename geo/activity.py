@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from geo import settings
-from geo.errors import InputError
-from geo.tables import ReadReport, Source, columns_found, find_column, read_frame
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.tables import ReadReport, Source, columns_found, find_column, read_frame
 
 #: The demo county's illustrative activity (``data/build_demo_activity.py``).
 DEMO_ACTIVITY: Path = settings.DATA_DIR / "sites" / "activity.csv"

@@ -10,12 +10,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
-
-from geo import crs as crsmod
-from geo import settings
-from geo.errors import InputError
-from geo.tables import (
+from harmreach.geo import crs as crsmod
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.tables import (
     Source,
     columns_found,
     find_column,
@@ -23,6 +21,7 @@ from geo.tables import (
     read_frame,
     read_notes,
 )
+from pyproj import CRS
 
 log = logging.getLogger(__name__)
 

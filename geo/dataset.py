@@ -14,15 +14,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from harmreach.geo import settings
+from harmreach.geo.areas import read_areas
+from harmreach.geo.demand import demand_points_for, demo_demand_points, tag_areas
+from harmreach.geo.errors import InputError
+from harmreach.geo.need import NeedInput, read_need
+from harmreach.geo.sites import read_sites
+from harmreach.geo.tables import ReadReport, Source
 from pyproj import CRS
-
-from geo import settings
-from geo.areas import read_areas
-from geo.demand import demand_points_for, demo_demand_points, tag_areas
-from geo.errors import InputError
-from geo.need import NeedInput, read_need
-from geo.sites import read_sites
-from geo.tables import ReadReport, Source
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def load_dataset(
     if demo:
         return _demo_dataset()
 
-    from geo.places import build_place, districts_holding, resolve_area
+    from harmreach.geo.places import build_place, districts_holding, resolve_area
 
     ds_notes: list[str] = []
     place = None
@@ -251,7 +250,7 @@ def load_dataset(
         demand["area_code"] = tag_areas(demand, area_gdf)
         origins["residents"] = Origin(YOURS, f"need points from {need_in.file} (weights)")
     else:
-        from geo.places import residents_meta
+        from harmreach.geo.places import residents_meta
 
         demand = demand_points_for(area_gdf)
         demand["area_code"] = tag_areas(demand, area_gdf)
@@ -262,7 +261,7 @@ def load_dataset(
         assert need is not None
         origins["need"] = Origin(YOURS, f"{Source.of(need).name} ({need_in.kind})")
     else:
-        from geo.need_model import model_need
+        from harmreach.geo.need_model import model_need
 
         need_in, method = model_need(demand)
         origins["need"] = Origin(ESTIMATED, method)
@@ -280,7 +279,7 @@ def load_dataset(
         o = origins[layer]
         ds._set(layer, o.kind, o.detail)
     if place is not None:
-        from geo.need_model import references_for
+        from harmreach.geo.need_model import references_for
 
         ds.references = references_for(place.codes)
     return ds

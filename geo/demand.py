@@ -7,10 +7,9 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from geo import settings
-from geo.errors import InputError
-from geo.postcodes import PostcodeIndex, get_index
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.postcodes import PostcodeIndex, get_index
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def demand_points_for(
     see its README). Units missing from it (newer than the table) get none, and are
     counted in the log.
     """
-    from geo.places import residents_table
+    from harmreach.geo.places import residents_table
 
     if areas.crs is None or areas.crs.to_epsg() != settings.BNG_EPSG:
         raise InputError(

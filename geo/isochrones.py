@@ -6,8 +6,7 @@ import logging
 
 import numpy as np
 import shapely
-
-from geo.travel import EstimatedEngine, NetworkEngine
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
-
-from geo.errors import InputError
-from geo.postcodes import normalise_postcode, postcode_level
-from geo.tables import (
+from harmreach.geo.errors import InputError
+from harmreach.geo.postcodes import normalise_postcode, postcode_level
+from harmreach.geo.tables import (
     Source,
     columns_found,
     find_column,

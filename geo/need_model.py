@@ -19,9 +19,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from geo import settings
-from geo.need import NeedInput
+from harmreach.geo import settings
+from harmreach.geo.need import NeedInput
 
 NEED_DIR = settings.DATA_DIR / "need"
 IMD_FILE = NEED_DIR / "imd2019_lsoa.parquet"
@@ -60,7 +59,7 @@ def district_rates(codes: np.ndarray) -> tuple[pd.Series, pd.Series, list[str]]:
             used.append("share aged 15-64 by district (ONS mid-2020 estimates)")
     prev = _read_optional(PREVALENCE_FILE, dtype={"code": str})
     if prev is not None:
-        from geo.places import authorities
+        from harmreach.geo.places import authorities
 
         cat = authorities().set_index("code")
         p = prev.set_index("code")["ocu_per_1000"]

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from harmreach.geo import crs as crsmod
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
-
-from geo import crs as crsmod
-from geo import settings
-from geo.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.network import StreetNetwork, drive_speeds_kph, network_from_arrays
 from pyproj import CRS, Transformer
-
-from geo import settings
-from geo.errors import InputError
-from geo.network import StreetNetwork, drive_speeds_kph, network_from_arrays
 
 
 def network_from_graph(

@@ -22,10 +22,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-
-from geo import settings
-from geo.errors import InputError
-from geo.postcodes import PostcodeIndex, get_index
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.postcodes import PostcodeIndex, get_index
 
 log = logging.getLogger(__name__)
 

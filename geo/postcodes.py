@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from geo import settings
+from harmreach.geo import settings
 
 log = logging.getLogger(__name__)
 

@@ -5,13 +5,15 @@ Functions take ``param=None`` and fall back to these values, so every front end 
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 
-#: Repository root (the project is installed editable; the demo data lives beside the code).
+#: The built-in data (demo county, national tables), found as package data so that a normal
+#: (non-editable) install works as well as the repository checkout.
+DATA_DIR: Path = Path(str(importlib.resources.files("harmreach.data")))
+#: The source checkout's root when running from one (tests and the dashboard start there).
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
-#: The embedded demo county.
-DATA_DIR: Path = REPO_ROOT / "data"
 
 #: Where parsed networks and the postcode index are cached between runs.
 CACHE_DIR: Path = Path(

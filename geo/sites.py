@@ -11,13 +11,11 @@ import numpy as np
 import opening_hours as oh
 import pandas as pd
 import shapely
-from pyproj import CRS
-
-from geo import crs as crsmod
-from geo import settings
-from geo.errors import InputError
-from geo.postcodes import PostcodeIndex, get_index, normalise_postcode, postcode_level
-from geo.tables import (
+from harmreach.geo import crs as crsmod
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.postcodes import PostcodeIndex, get_index, normalise_postcode, postcode_level
+from harmreach.geo.tables import (
     ReadReport,
     Source,
     columns_found,
@@ -26,6 +24,7 @@ from geo.tables import (
     read_frame,
     read_notes,
 )
+from pyproj import CRS
 
 #: Columns of the validated sites frame, in order.
 SITE_COLUMNS = [

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.network import StreetNetwork
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
-
-from geo import settings
-from geo.errors import InputError
-from geo.network import StreetNetwork
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +366,7 @@ class NetworkEngine:
         travel); otherwise over forward edges (time from a site out to a node, for reachable
         areas). Each site starts at its own snap walk from the street.
         """
-        from geo._dijkstra import multi_source
+        from harmreach.geo._dijkstra import multi_source
 
         snap = self.snap(site_xy)
         ok = np.flatnonzero(~snap.too_far)
@@ -394,7 +393,7 @@ class NetworkEngine:
         one bounded search runs per site, touching only what is in reach; otherwise one
         search with (node, site) labels (fine for a few labels per node).
         """
-        from geo._dijkstra import group_by_node, k_labels, pairs_within
+        from harmreach.geo._dijkstra import group_by_node, k_labels, pairs_within
 
         g = self.net.csgraph_reversed()
         src_nodes = ssnap.node[ok].astype(np.int64)
@@ -455,7 +454,7 @@ class NetworkEngine:
         limit_s: float | None,
     ) -> tuple | None:
         """Node labels for :meth:`nearest`: CSR labels, the nearest per node, and k_exact."""
-        from geo._dijkstra import multi_source
+        from harmreach.geo._dijkstra import multi_source
 
         if len(ok) == 0:
             return None
@@ -499,7 +498,7 @@ class NetworkEngine:
         are searched in full (labels kept per node up to k). ``limit_s`` bounds everything,
         the nearest included (times beyond it are inf).
         """
-        from geo._dijkstra import point_labels
+        from harmreach.geo._dijkstra import point_labels
 
         if k < 1:
             raise InputError(f"k must be at least 1, not {k}.", fix="ask for k >= 1.")
@@ -562,7 +561,7 @@ class NetworkEngine:
         One Dijkstra whose labels are (node, site) pairs, stopped at the limit: the work
         and memory follow the pairs in reach, not points × sites.
         """
-        from geo._dijkstra import point_pairs_within
+        from harmreach.geo._dijkstra import point_pairs_within
 
         demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
         site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)

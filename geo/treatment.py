@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from geo import settings
-from geo.errors import InputError
-from geo.tables import Source, columns_found, find_column, numeric_column, read_frame
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.tables import Source, columns_found, find_column, numeric_column, read_frame
 
 #: The demo county's illustrative treatment counts (``data/build_demo_activity.py``).
 DEMO_TREATMENT: Path = settings.DATA_DIR / "need" / "treatment.csv"

@@ -22,15 +22,15 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from analysis import publish
-from analysis.exports import export
-from analysis.publish import Published
-from analysis.scenario import CoverageResult, Params, build_engine, run_coverage
-from geo import settings
-from geo.dataset import Dataset, load_dataset
-from geo.errors import InputError
-from geo.network import StreetNetwork
-from geo.tables import Source
+from harmreach.analysis import publish
+from harmreach.analysis.exports import export
+from harmreach.analysis.publish import Published
+from harmreach.analysis.scenario import CoverageResult, Params, build_engine, run_coverage
+from harmreach.geo import settings
+from harmreach.geo.dataset import Dataset, load_dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.network import StreetNetwork
+from harmreach.geo.tables import Source
 
 InputLike = str | Path | gpd.GeoDataFrame | pd.DataFrame | None
 
@@ -123,11 +123,11 @@ def _network(network: object, mode: str, ds: Dataset) -> StreetNetwork | None:
     if network is None or isinstance(network, StreetNetwork):
         return network
     if isinstance(network, str | Path):
-        from geo.network import network_from_pbf
+        from harmreach.geo.network import network_from_pbf
 
         return network_from_pbf(network, mode, crs=ds.crs)
     if hasattr(network, "nodes") and hasattr(network, "edges"):
-        from geo.osmnx_graph import network_from_graph
+        from harmreach.geo.osmnx_graph import network_from_graph
 
         return network_from_graph(network, mode, crs=ds.crs)
     raise InputError(

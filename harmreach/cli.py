@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from geo import settings
-from geo.errors import InputError
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
 
 log = logging.getLogger("harmreach")
 
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202 - returns geo.dataset.Dataset
-    from geo.dataset import load_dataset
+    from harmreach.geo.dataset import load_dataset
 
     return load_dataset(
         sites=args.sites,

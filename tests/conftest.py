@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from geo.network import StreetNetwork, network_from_arrays
-from geo.postcodes import PostcodeIndex, get_index
+from harmreach.geo.network import StreetNetwork, network_from_arrays
+from harmreach.geo.postcodes import PostcodeIndex, get_index
 
 
 @pytest.fixture(scope="session")

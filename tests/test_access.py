@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from analysis.access import access_scores, e2sfca, e2sfca_pairs, e2sfca_sparse
-from geo.travel import EstimatedEngine, SparseTimes
+from harmreach.analysis.access import access_scores, e2sfca, e2sfca_pairs, e2sfca_sparse
+from harmreach.geo.travel import EstimatedEngine, SparseTimes
 
 INF = np.inf
 # Travel minutes, areas × sites (inf: no route).

@@ -7,13 +7,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
-from geo.activity import SYRINGES_PER_PACK, read_activity
-from geo.dataset import DEMO_NEED, DEMO_SITES
-from geo.errors import InputError
-from geo.settings import DATA_DIR
-from geo.tables import Source
-from geo.treatment import read_treatment
+from harmreach.geo.activity import SYRINGES_PER_PACK, read_activity
+from harmreach.geo.dataset import DEMO_NEED, DEMO_SITES
+from harmreach.geo.errors import InputError
+from harmreach.geo.settings import DATA_DIR
+from harmreach.geo.tables import Source
+from harmreach.geo.treatment import read_treatment
 
 SITES = ["PHA01", "DRU01", "HOS01"]
 HEADER = "site_id,period_start,period_end,transactions,syringes,returns\n"

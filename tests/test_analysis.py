@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from analysis.access import e2sfca, step_weights
-from analysis.coverage import coverage_curve, coverage_table, weighted_median
-from analysis.gaps import cluster_points, find_gaps
-from analysis.hotspots import getis_ord_gi_star, queen_neighbours
-from analysis.need import need_surface, spread_by_weight
-from geo.need import NeedInput
+from harmreach.analysis.access import e2sfca, step_weights
+from harmreach.analysis.coverage import coverage_curve, coverage_table, weighted_median
+from harmreach.analysis.gaps import cluster_points, find_gaps
+from harmreach.analysis.hotspots import getis_ord_gi_star, queen_neighbours
+from harmreach.analysis.need import need_surface, spread_by_weight
+from harmreach.geo.need import NeedInput
 
 
 def test_coverage_table_hand_case():
@@ -166,8 +165,8 @@ def test_need_surface_reports_unplaced():
 
 
 def test_run_coverage_e2sfca_matches_brute_force():
-    from analysis.scenario import Params, run_coverage
-    from geo.dataset import load_dataset
+    from harmreach.analysis.scenario import Params, run_coverage
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     res = run_coverage(ds, Params(minutes=20))

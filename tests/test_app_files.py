@@ -12,14 +12,15 @@ from app_pages.files import gpkg_bytes  # noqa: E402
 
 
 def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
-    from analysis import publish
-    from analysis.hotspots import find_hotspots
-    from analysis.layers import proposal_table
-    from analysis.need import need_surface
-    from analysis.planning import plan_for_run
-    from analysis.scenario import Params, build_engine, run_coverage, site_xy
-    from geo.dataset import DEMO_COUNTS, load_dataset
-    from geo.need import read_need
+    from harmreach.analysis import publish
+    from harmreach.analysis.hotspots import find_hotspots
+    from harmreach.analysis.layers import proposal_table
+    from harmreach.analysis.need import need_surface
+    from harmreach.analysis.planning import plan_for_run
+    from harmreach.analysis.scenario import Params, build_engine, run_coverage, site_xy
+    from harmreach.geo.dataset import DEMO_COUNTS, load_dataset
+    from harmreach.geo.need import read_need
+
     from harmreach.cli import main
 
     # the command line's GeoPackages (coverage, and hotspots with their cells)

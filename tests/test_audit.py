@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
+from harmreach.analysis.scenario import TYPE_GROUPS, Params, run_coverage, with_sites_changed
+from harmreach.geo import settings
+from harmreach.geo.dataset import Dataset, load_dataset
+from harmreach.geo.need import read_need
 
-from analysis.hours import SLOTS_PER_DAY, weekly_masks
-from analysis.scenario import TYPE_GROUPS, Params, run_coverage, with_sites_changed
-from geo import settings
-from geo.dataset import Dataset, load_dataset
-from geo.need import read_need
 from harmreach import commands
 from harmreach.cli import build_parser
 from tests import audit_lp as A
@@ -51,7 +51,7 @@ def xy(g: gpd.GeoSeries) -> np.ndarray:
 
 def truth_for(ds: Dataset, params: Params, close: list[str], proposals_ll: np.ndarray | None):
     """Which points each published number is about, from raw runs and brute-force distances."""
-    from analysis.publish import raw_gaps
+    from harmreach.analysis.publish import raw_gaps
 
     res = run_coverage(ds, params)
     d = res.demand

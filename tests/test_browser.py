@@ -348,7 +348,7 @@ def test_script_payloads_in_a_sites_file_run_nothing(server, browser, tmp_path):
     sites = tmp_path / "hostile_sites.csv"
     sites.write_text("\n".join(rows) + "\n", encoding="utf-8")
     # the demo districts renamed with payloads too (area names reach tooltips and labels)
-    from geo.dataset import read_demo_areas
+    from harmreach.geo.dataset import read_demo_areas
 
     areas = read_demo_areas("districts").to_crs(4326)
     names = list(PAYLOADS.values())

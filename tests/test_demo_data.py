@@ -1,9 +1,8 @@
 """The embedded demo county: what it promises in data/*/README.md holds."""
 
 import pandas as pd
-
-from geo import settings
-from geo.dataset import load_dataset, read_demo_areas
+from harmreach.geo import settings
+from harmreach.geo.dataset import load_dataset, read_demo_areas
 
 
 def test_demo_dataset():

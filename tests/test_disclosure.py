@@ -5,8 +5,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.disclosure import suppress_group, suppress_table
+from harmreach.analysis.disclosure import suppress_group, suppress_table
 
 
 def recoverable(published, total):
@@ -131,7 +130,7 @@ def test_rounding():
 
 # ------------------------------------------------------------------ the engine (protect)
 def test_protect_hides_a_partner_and_checks_virtual_differences():
-    from analysis.disclosure import protect
+    from harmreach.analysis.disclosure import protect
 
     # total 20 = a 3 + b 17; a is under 5, so b must go too
     h = protect(np.array([20.0, 3.0, 17.0]), [(0, [1, 2])], 5)
@@ -151,7 +150,7 @@ def test_protect_hides_a_partner_and_checks_virtual_differences():
 
 def test_protect_combined_relations_are_caught():
     """need = covered + beyond; beyond = gap + rest: need - gap = covered + rest is small."""
-    from analysis.disclosure import protect
+    from harmreach.analysis.disclosure import protect
 
     # cells: need 10, covered 1 (primary), beyond 9, gap 6, rest 3 (virtual)
     v = np.array([10.0, 1.0, 9.0, 6.0, 3.0])
@@ -164,8 +163,8 @@ def test_protect_combined_relations_are_caught():
 # ------------------------------------------------------------------ issue 11's attacks
 @pytest.fixture(scope="module")
 def demo_run():
-    from analysis.scenario import run_coverage
-    from geo.dataset import load_dataset
+    from harmreach.analysis.scenario import run_coverage
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     return ds, run_coverage(ds)
@@ -173,7 +172,7 @@ def demo_run():
 
 def test_attack_residents_unlock_need_covered(demo_run):
     """need x residents_covered / residents gave hidden need_covered exactly: no longer."""
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = demo_run
     pub = publish.coverage(ds, res)
@@ -186,7 +185,7 @@ def test_attack_residents_unlock_need_covered(demo_run):
 
 def test_attack_curve_and_headline(demo_run):
     """The curve gave a hidden headline and 2.3 need within 1 minute: now coarse and safe."""
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = demo_run
     pub = publish.coverage(ds, res)
@@ -211,10 +210,9 @@ def small_run(counts: dict[str, int], minutes: float = 10.0):
 
     import geopandas as gpd
     import shapely
-
-    from analysis.scenario import Params, run_coverage
-    from geo.dataset import Dataset, load_dataset
-    from geo.need import read_need
+    from harmreach.analysis.scenario import Params, run_coverage
+    from harmreach.geo.dataset import Dataset, load_dataset
+    from harmreach.geo.need import read_need
 
     demo = load_dataset()
     d = demo.demand
@@ -266,7 +264,7 @@ def small_run(counts: dict[str, int], minutes: float = 10.0):
 
 
 def test_attack_headline_is_a_band_with_a_reason_not_suppressed():
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = small_run({"WR1 1": 3, "WR1 2": 4})
     pub = publish.coverage(ds, res)
@@ -280,9 +278,9 @@ def test_attack_headline_is_a_band_with_a_reason_not_suppressed():
 
 def test_attack_plan_steps_cannot_be_differenced(demo_run):
     """need_added = total x the step in share_covered_after recovered 17 of 40: not now."""
-    from analysis import publish
-    from analysis.planning import plan_for_run
-    from analysis.scenario import build_engine
+    from harmreach.analysis import publish
+    from harmreach.analysis.planning import plan_for_run
+    from harmreach.analysis.scenario import build_engine
 
     ds, res = demo_run
     pub = publish.coverage(ds, res)
@@ -303,8 +301,8 @@ def test_attack_plan_steps_cannot_be_differenced(demo_run):
 
 def test_attack_what_if_need_losing_access(demo_run):
     """need and both shares gave the hidden need losing access exactly (23 cells): not now."""
-    from analysis import publish
-    from analysis.scenario import compare_runs, run_coverage, with_sites_changed
+    from harmreach.analysis import publish
+    from harmreach.analysis.scenario import compare_runs, run_coverage, with_sites_changed
 
     ds, res = demo_run
     for sid in ("DRU01", "PHA01", "HOS01"):
@@ -321,8 +319,7 @@ def test_attack_hotspot_totals():
     """A hotspot's need is the sum of its cells': a lone hidden cell was recovered (4.5)."""
     import geopandas as gpd
     import shapely
-
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = small_run({"WR1 1": 20, "WR1 2": 12, "WR1 3": 9})
     cells = gpd.GeoDataFrame(
@@ -345,7 +342,7 @@ def test_attack_hotspot_totals():
 
 def test_attack_access_capacity_over_access():
     """capacity / access gave the count of a small catchment (330/330 = 1; 140/46.667 = 3)."""
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = small_run({"WR1 1": 2, "WR1 2": 1})
     assert res.catchment_need is not None
@@ -356,7 +353,7 @@ def test_attack_access_capacity_over_access():
 
 
 def test_attack_notes_print_raw_small_counts(demo_run):
-    from analysis import publish
+    from harmreach.analysis import publish
 
     ds, res = demo_run
     pub = publish.coverage(ds, res)
@@ -370,9 +367,9 @@ def test_attack_notes_print_raw_small_counts(demo_run):
 
 
 def test_attack_threshold_zero_needs_the_unsafe_option(demo_run):
-    from analysis import publish
-    from analysis.scenario import Params, run_coverage
-    from geo.errors import InputError
+    from harmreach.analysis import publish
+    from harmreach.analysis.scenario import Params, run_coverage
+    from harmreach.geo.errors import InputError
 
     ds, _ = demo_run
     res0 = run_coverage(ds, Params(suppress=0))

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-from analysis.access import e2sfca
-from analysis.coverage import TOTAL_CODE
-from analysis.equipment import (
+from harmreach.analysis.access import e2sfca
+from harmreach.analysis.coverage import TOTAL_CODE
+from harmreach.analysis.equipment import (
     DERBY_REFERENCE,
     POSITIONS,
     PWID_PER_OCU,
@@ -27,13 +26,13 @@ from analysis.equipment import (
     travel_minutes,
     who_band,
 )
-from analysis.scenario import site_xy, with_sites_changed
-from geo.activity import read_activity
-from geo.dataset import load_dataset
-from geo.errors import InputError
-from geo.settings import DATA_DIR
-from geo.travel import EstimatedEngine
-from geo.treatment import read_treatment
+from harmreach.analysis.scenario import site_xy, with_sites_changed
+from harmreach.geo.activity import read_activity
+from harmreach.geo.dataset import load_dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.settings import DATA_DIR
+from harmreach.geo.travel import EstimatedEngine
+from harmreach.geo.treatment import read_treatment
 
 INF = np.inf
 
@@ -377,8 +376,8 @@ def test_demo_met_need(demo):
 def test_street_network_times_by_hand():
     # A straight street: nodes every 300 m, walked at 4.8 km/h (80 m a minute), so
     # 3.75 min between neighbours. Sites at both ends; people who inject at the nodes.
-    from geo.network import network_from_arrays
-    from geo.travel import NetworkEngine
+    from harmreach.geo.network import network_from_arrays
+    from harmreach.geo.travel import NetworkEngine
 
     xy = np.column_stack([np.arange(4) * 300.0, np.zeros(4)])
     net = network_from_arrays(xy, np.arange(3), np.arange(1, 4), np.full(3, 300.0))

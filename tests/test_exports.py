@@ -10,12 +10,11 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-
-from analysis import publish
-from analysis.exports import export
-from analysis.scenario import run_coverage
-from geo.dataset import load_dataset
-from geo.errors import InputError
+from harmreach.analysis import publish
+from harmreach.analysis.exports import export
+from harmreach.analysis.scenario import run_coverage
+from harmreach.geo.dataset import load_dataset
+from harmreach.geo.errors import InputError
 
 
 def build_layers(ds, result, **kw):
@@ -122,7 +121,7 @@ def test_counts_are_rounded_and_shares_have_one_decimal_of_a_percent(layers):
 
 
 def test_formula_injection_is_neutralised_but_numbers_are_not(tmp_path):
-    from analysis.exports import csv_text
+    from harmreach.analysis.exports import csv_text
 
     df = pd.DataFrame(
         {
@@ -238,8 +237,8 @@ def test_bad_output_path(layers, tmp_path):
 
 
 def test_hotspot_cells_layer_is_safe(tmp_path):
-    from analysis.hotspots import find_hotspots
-    from analysis.scenario import site_xy
+    from harmreach.analysis.hotspots import find_hotspots
+    from harmreach.analysis.scenario import site_xy
 
     ds = load_dataset()
     res = run_coverage(ds)

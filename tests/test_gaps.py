@@ -5,8 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import shapely
-
-from analysis.gaps import cluster_within, find_gaps
+from harmreach.analysis.gaps import cluster_within, find_gaps
 
 
 def brute_labels(xy, group, link):
@@ -112,8 +111,8 @@ def test_threshold_counts_exactly_at_the_threshold():
 
 
 def test_demo_gaps_follow_the_rules(demo_run):
-    from analysis.layers import build_layers
-    from analysis.scenario import site_xy
+    from harmreach.analysis.layers import build_layers
+    from harmreach.analysis.scenario import site_xy
 
     ds, result = demo_run
     layers = build_layers(ds, result)
@@ -144,8 +143,8 @@ def test_demo_gaps_follow_the_rules(demo_run):
 
 @pytest.fixture(scope="module")
 def demo_run():
-    from analysis.scenario import Params, run_coverage
-    from geo.dataset import load_dataset
+    from harmreach.analysis.scenario import Params, run_coverage
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     return ds, run_coverage(ds, Params(minutes=15, mode="walk"))

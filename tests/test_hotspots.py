@@ -7,9 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from scipy import ndimage
-
-from analysis.hotspots import (
+from harmreach.analysis.hotspots import (
     HOTSPOT_METHOD,
     area_hotspots,
     find_hotspots,
@@ -18,7 +16,8 @@ from analysis.hotspots import (
     queen_neighbours,
     standardised_rate,
 )
-from geo.errors import InputError
+from harmreach.geo.errors import InputError
+from scipy import ndimage
 
 N = 20  # cells per side of the synthetic county (1 km cells)
 

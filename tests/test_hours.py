@@ -3,11 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.hours import SLOTS_PER_DAY, parse_at, parse_hours, slot_label, weekly_masks
-from analysis.scenario import Params, run_coverage
-from geo.dataset import load_dataset
-from geo.errors import InputError
+from harmreach.analysis.hours import SLOTS_PER_DAY, parse_at, parse_hours, slot_label, weekly_masks
+from harmreach.analysis.scenario import Params, run_coverage
+from harmreach.geo.dataset import load_dataset
+from harmreach.geo.errors import InputError
 
 
 def slots(day, start, end):
@@ -106,8 +105,8 @@ def test_night_lower_than_day():
 
 
 def test_weekly_profile_consistent_with_coverage_at_each_hour():
-    from analysis.scenario import build_engine
-    from analysis.weekly import weekly_profile
+    from harmreach.analysis.scenario import build_engine
+    from harmreach.analysis.weekly import weekly_profile
 
     ds = load_dataset()
     run = run_coverage(ds, Params())
@@ -124,7 +123,7 @@ def test_weekly_profile_consistent_with_coverage_at_each_hour():
 def test_sessions_equal_brute_force():
     import itertools
 
-    from analysis.sessions import plan_sessions, session_slots
+    from harmreach.analysis.sessions import plan_sessions, session_slots
 
     rng = np.random.default_rng(3)
     nd, nc, length = 12, 2, 4

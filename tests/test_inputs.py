@@ -5,12 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from geo.areas import read_areas
-from geo.errors import InputError
-from geo.need import read_need
-from geo.sites import read_sites
-from geo.tables import Source
+from harmreach.geo.areas import read_areas
+from harmreach.geo.errors import InputError
+from harmreach.geo.need import read_need
+from harmreach.geo.sites import read_sites
+from harmreach.geo.tables import Source
 
 THREE = """site_id,name,type,postcode
 A,Chemist one,pharmacy,wr1 2na

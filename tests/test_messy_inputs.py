@@ -15,14 +15,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from harmreach.analysis.hours import parse_hours, weekly_masks
+from harmreach.geo import tables
+from harmreach.geo.areas import read_areas
+from harmreach.geo.errors import InputError
+from harmreach.geo.need import read_need
+from harmreach.geo.sites import parse_coordinate, read_sites
+from harmreach.geo.tables import Source
 
-from analysis.hours import parse_hours, weekly_masks
-from geo import tables
-from geo.areas import read_areas
-from geo.errors import InputError
-from geo.need import read_need
-from geo.sites import parse_coordinate, read_sites
-from geo.tables import Source
 from tests.make_messy_fixtures import X0, Y0, make_fixtures
 
 SKIP = "or use --skip-bad-rows to leave the bad rows out (they are counted and listed)."
@@ -350,7 +350,7 @@ def test_two_layers_need_a_name(messy, case):
 
 
 def test_small_self_intersection_repaired_with_the_change_said(messy, caplog):
-    with caplog.at_level(logging.WARNING, logger="geo.areas"):
+    with caplog.at_level(logging.WARNING, logger="harmreach.geo.areas"):
         areas = read_areas(messy["areas_small_twist"])
     # By hand: a 1 km square plus two 50 m² triangles, the shoelace area being 1,000,000 m².
     assert areas.geometry[0].area == pytest.approx(1_000_100, abs=1e-6)
@@ -478,7 +478,7 @@ def test_need_without_a_value_column(write):
 
 def test_large_files_are_logged_with_their_size(messy, monkeypatch, caplog, postcode_index):
     monkeypatch.setattr(tables, "LARGE_FILE_BYTES", 10)
-    with caplog.at_level(logging.INFO, logger="geo.tables"):
+    with caplog.at_level(logging.INFO, logger="harmreach.geo.tables"):
         read_sites(messy["sites_semicolon_plain"], postcodes=postcode_index)
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("reading sites_semicolon_plain.csv (0.0 MB)") for m in messages)

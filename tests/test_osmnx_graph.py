@@ -5,10 +5,9 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from harmreach.geo.errors import InputError
+from harmreach.geo.osmnx_graph import network_from_graph
 from scipy.sparse.csgraph import dijkstra
-
-from geo.errors import InputError
-from geo.osmnx_graph import network_from_graph
 
 
 def _grid_graph(n: int = 6, spacing_m: float = 100.0) -> nx.MultiDiGraph:

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from geo import settings
-from geo.dataset import load_dataset
-from geo.errors import InputError
-from geo.places import build_place, resolve_area
+from harmreach.geo import settings
+from harmreach.geo.dataset import load_dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.places import build_place, resolve_area
 
 # Census 2021 usual residents (ONS table TS001, published 28 June 2022), typed in from the
 # publication: the independent truth the built-in residents table is checked against.
@@ -92,7 +91,7 @@ def test_cached_build_is_fast_and_identical(tmp_cache: Path) -> None:
 
 
 def _sites_file(tmp_path: Path, district: str, n: int, name: str) -> Path:
-    from geo.postcodes import get_index
+    from harmreach.geo.postcodes import get_index
 
     units = get_index().units
     pcs = units.loc[units["district_code"] == district, "postcode"].sort_values()
@@ -144,7 +143,7 @@ def test_need_table_keyed_by_lsoa11cd(tmp_path: Path) -> None:
     path = tmp_path / "need.csv"
     need.to_csv(path, index=False)
     ds = load_dataset(area="Slough", need=path)
-    from analysis.need import need_surface
+    from harmreach.analysis.need import need_surface
 
     surf = need_surface(ds.demand, ds.need)
     assert surf.need.sum() == pytest.approx(200.0)
@@ -168,8 +167,7 @@ def test_cli_area_runs_and_says_where_inputs_came_from() -> None:
 def test_need_model_by_hand() -> None:
     """Two units in one district: totals by rate × adults, split by deprivation weight."""
     import geopandas as gpd
-
-    from geo import need_model
+    from harmreach.geo import need_model
 
     imd = pd.read_parquet(need_model.IMD_FILE)
     most = imd.loc[imd["imd_decile"] == 1, "lsoa11cd"].iloc[0]

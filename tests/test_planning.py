@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-from analysis.planning import (
+from harmreach.analysis.planning import (
     coverage_matrix,
     generate_candidates,
     greedy,
@@ -16,15 +15,15 @@ from analysis.planning import (
     plan_sites,
     undominated,
 )
-from analysis.scenario import (
+from harmreach.analysis.scenario import (
     Params,
     build_engine,
     compare_runs,
     run_coverage,
     with_sites_changed,
 )
-from geo.dataset import load_dataset
-from geo.errors import InputError
+from harmreach.geo.dataset import load_dataset
+from harmreach.geo.errors import InputError
 
 
 def brute_force(a, need, existing, k, level):
@@ -144,7 +143,7 @@ def test_unknown_site_in_scenario(demo_run):
 
 
 def test_coverage_matrix_network_equals_estimated_definition(grid):
-    from geo.travel import NetworkEngine
+    from harmreach.geo.travel import NetworkEngine
 
     net = grid(15, 15, spacing_m=100.0)
     eng = NetworkEngine(net)
@@ -160,8 +159,7 @@ def test_coverage_matrix_network_equals_estimated_definition(grid):
 
 def test_published_comparison_cannot_be_differenced():
     import pandas as pd
-
-    from analysis.scenario import published_comparison
+    from harmreach.analysis.scenario import published_comparison
 
     cmp = pd.DataFrame(
         {
@@ -381,7 +379,7 @@ def test_demo_backup_gains_add_up_and_match_a_fresh_run(demo_run):
 
 
 def test_sessions_report_a_shortfall():
-    from analysis.sessions import plan_sessions
+    from harmreach.analysis.sessions import plan_sessions
 
     reach = np.array([[True], [False]])
     open_cover = np.ones((2, 168), bool)

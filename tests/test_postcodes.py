@@ -4,8 +4,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-
-from geo.postcodes import _codepoint_zip, normalise_postcode, postcode_level
+from harmreach.geo.postcodes import _codepoint_zip, normalise_postcode, postcode_level
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,7 @@
 """The report map: the same bands as the dashboard legend, numbered proposals, PNG and PDF."""
 
 import pytest
-
-from analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
+from harmreach.analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
 
 
 @pytest.mark.parametrize(
@@ -19,11 +18,11 @@ def test_hidden_share_is_grey():
 
 
 def test_png_and_pdf_with_numbered_proposals():
-    from analysis import publish
-    from analysis.layers import proposal_table
-    from analysis.planning import plan_for_run
-    from analysis.scenario import Params, build_engine, run_coverage
-    from geo.dataset import load_dataset
+    from harmreach.analysis import publish
+    from harmreach.analysis.layers import proposal_table
+    from harmreach.analysis.planning import plan_for_run
+    from harmreach.analysis.scenario import Params, build_engine, run_coverage
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     r = run_coverage(ds, Params())

