@@ -15,18 +15,15 @@ import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
-from jinja2 import Template
-from streamlit_folium import st_folium
-
-from analysis import exports, publish
-from analysis.gaps import cluster_points
-from analysis.hotspots import find_hotspots
-from analysis.hours import DAYS
-from analysis.layers import gap_rule, proposal_table
-from analysis.planning import SitePlan, plan_for_run
-from analysis.publish import Published, PublishedPlan
-from analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
-from analysis.scenario import (
+from harmreach.analysis import exports, publish
+from harmreach.analysis.gaps import cluster_points
+from harmreach.analysis.hotspots import find_hotspots
+from harmreach.analysis.hours import DAYS
+from harmreach.analysis.layers import gap_rule, proposal_table
+from harmreach.analysis.planning import SitePlan, plan_for_run
+from harmreach.analysis.publish import Published, PublishedPlan
+from harmreach.analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
+from harmreach.analysis.scenario import (
     CoverageResult,
     Params,
     build_engine,
@@ -35,7 +32,16 @@ from analysis.scenario import (
     site_xy,
     with_sites_changed,
 )
-from analysis.weekly import weekly_profile
+from harmreach.analysis.weekly import weekly_profile
+from harmreach.geo import settings
+from harmreach.geo.dataset import DEMO_COUNTS, Dataset, load_dataset
+from harmreach.geo.errors import InputError
+from harmreach.geo.isochrones import reachable_area
+from harmreach.geo.need import read_need
+from harmreach.geo.tables import Source
+from jinja2 import Template
+from streamlit_folium import st_folium
+
 from app_pages.files import gpkg_bytes
 from app_pages.format import (
     app_message,
@@ -47,12 +53,6 @@ from app_pages.format import (
     worst_periods,
 )
 from app_pages.safe import plain_markdown, safe_html
-from geo import settings
-from geo.dataset import DEMO_COUNTS, Dataset, load_dataset
-from geo.errors import InputError
-from geo.isochrones import reachable_area
-from geo.need import read_need
-from geo.tables import Source
 
 st.set_page_config(page_title="harmreach: exchange coverage", page_icon="🗺️", layout="wide")
 
@@ -186,7 +186,7 @@ def hotspot_raw(
 
     def go() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         if data_key == "demo":
-            from analysis.need import need_surface
+            from harmreach.analysis.need import need_surface
 
             weights = need_surface(ds.demand, read_need(DEMO_COUNTS)).need
         else:
@@ -410,7 +410,7 @@ def legend_html(
         rows.append(swatch(f"background:{col};opacity:.8;border:1px solid #555") + label)
     rows.append(
         swatch(f"background:{SUPPRESSED_COLOUR};border:1px solid #555")
-        + f"not shown (under {p.suppress} people, or would reveal them)"
+        + f"not shown (under {p.suppress} people)"
     )
     rows.append(
         swatch(f"background:{REACH_COLOUR};opacity:.35") + f"reachable within {p.minutes:g} min"
@@ -421,12 +421,13 @@ def legend_html(
     )
     if hotspot_text is not None:
         rows.append(swatch(f"border:2px dashed {HOTSPOT_COLOUR}") + hotspot_text)
-    for t in types:
-        hexc = TYPE_STYLE.get(t, TYPE_STYLE["other"])[2]
-        rows.append(
-            f'<span style="color:{hexc};font-size:14px;margin-right:5px">●</span>'
-            + t.replace("_", " ")
+    rows.append(
+        " ".join(
+            f'<span style="color:{TYPE_STYLE.get(t, TYPE_STYLE["other"])[2]};font-size:14px">'
+            f"●</span>&nbsp;{t.replace('_', ' ')}"
+            for t in types
         )
+    )
     rows.append(
         '<span style="display:inline-block;min-width:16px;height:16px;border-radius:8px;'
         "background:#37474f;color:#fff;font-size:10px;text-align:center;line-height:16px;"
@@ -457,7 +458,7 @@ class MapLegend(folium.MacroElement):
                 var d = L.DomUtil.create("div", "harmreach-legend");
                 d.id = "harmreach-legend";
                 d.style.cssText = "background:#fff;padding:6px 9px;border:1px solid #999;"
-                    + "border-radius:4px;font:12px/1.45 sans-serif;max-width:260px;";
+                    + "border-radius:4px;font:11px/1.35 sans-serif;max-width:250px;";
                 d.innerHTML = {{ this.html|tojson }};
                 L.DomEvent.disableClickPropagation(d);
                 L.DomEvent.disableScrollPropagation(d);
@@ -1111,27 +1112,32 @@ def week_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Published)
         alt.Chart(o)
         .mark_rect()
         .encode(
-            x=alt.X("hour:O", title="hour of day"),
-            y=alt.Y("day:O", sort=list(DAYS), title=None),
-            color=alt.Color(
-                "share:Q",
-                title="% need in reach",
-                scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]),
+            x=alt.X("hour:O", title="hour of day", scale=alt.Scale(domain=list(range(24)))),
+            y=alt.Y("day:O", sort=list(DAYS), title=None, scale=alt.Scale(domain=list(DAYS))),
+            # hours the gate does not publish are drawn grey, not left out
+            color=alt.condition(
+                "isValid(datum.share)",
+                alt.Color(
+                    "share:Q",
+                    title="% need in reach",
+                    scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]),
+                ),
+                alt.value("#d9d9d9"),
             ),
-            tooltip=["day", "hour", alt.Tooltip("share:Q", format=".1f"), "sites_open"],
+            tooltip=["day", "hour", alt.Tooltip("share:Q", format=".1f"), "sites_open", "status"],
         )
     )
     st.altair_chart(heat, width="stretch")
     worst = worst_periods(o)
+    n_hidden = int(o["share_covered"].isna().sum())
     st.markdown(
-        "**Worst hours:**\n"
+        ("**Worst hours of those shown:**\n" if n_hidden else "**Worst hours:**\n")
         + ("\n".join(f"- {w}" for w in worst) if worst else "- none of the hours can be shown")
     )
-    n_hidden = int(o["share_covered"].isna().sum())
     if n_hidden:
         st.caption(
-            f"{n_hidden} hours of the week are not shown: their figures would let a count "
-            "under the threshold be worked out."
+            f"{n_hidden} of 168 hours of the week are not shown (grey): their figures would "
+            "let a count under the threshold be worked out."
         )
     st.caption(
         f"Need-hours of access a week: {prof.need_hours.text} of {prof.need_hours_max.text} "
