@@ -153,7 +153,7 @@ def protect(
     hidden: np.ndarray | None = None,
     frozen: np.ndarray | None = None,
     exact_max: int = 300,
-    lp_max: int = 4000,
+    lp_max: int = 1500,
     precision: float = 0.5,
 ) -> np.ndarray:
     """Primary and secondary suppression over cells linked by additive relations.
@@ -216,6 +216,7 @@ def protect(
     hid = np.zeros(n, bool) if hidden is None else np.asarray(hidden, bool).copy()
     hid |= virt | (primary(v, threshold) & ~frz)
     members = [np.asarray([t, *parts], dtype=np.int64) for t, parts in _composed(groups)]
+    n_base = len(groups)  # composed relations follow: redundant for linear programs
     of_cell: list[list[int]] = [[] for _ in range(n)]
     for g, m in enumerate(members):
         for c in m:
@@ -334,7 +335,7 @@ def protect(
         if fix is None:
             fix = _exact_check(v, members, hid, virt, small, frz, cost, max_cells=exact_max)
         if fix is None and lp_max and len(v) <= lp_max:
-            fix = _lp_check(v, members, hid, virt, small, frz, cost, threshold, precision)
+            fix = _lp_check(v, members[:n_base], hid, virt, small, frz, cost, threshold, precision)
         if fix is None:
             return hid
         hid[fix] = True  # one cell per pass: fixes found together often overlap

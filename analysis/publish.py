@@ -69,13 +69,12 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from analysis import coverage as cov
-from analysis.disclosure import protect
-from analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
-from geo import settings
-from geo.dataset import Dataset
-from geo.errors import InputError
+from harmreach.analysis import coverage as cov
+from harmreach.analysis.disclosure import protect
+from harmreach.analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
+from harmreach.geo import settings
+from harmreach.geo.dataset import Dataset
+from harmreach.geo.errors import InputError
 
 #: Stamped on the metadata of everything this module publishes (tests check it).
 GATE = "harmreach.publish"
@@ -212,6 +211,7 @@ class _Ledger:
         prev[: len(self.hidden)] = self.hidden
         frz = np.zeros(n, bool)
         frz[: self.frozen] = True
+        self._safe: set[bytes] = set()
         for _ in range(max_rounds):
             self.hidden = protect(
                 np.asarray(self.values),
@@ -314,10 +314,16 @@ class _Ledger:
                 return np.inf
             return np.inf if hi.status == 3 else -hi.fun - lo.fun
 
+        # hiding more only widens intervals: a target found safe stays safe in this solve
+        safe = getattr(self, "_safe", set())
         for kind, m, true, owners in targets:
             if kind == "hidden" and abs(true) < 1e-9:
                 continue
+            key = kind.encode() + np.packbits(m).tobytes()
+            if key in safe:
+                continue
             if width(m) >= self.thr - 1e-6:
+                safe.add(key)
                 continue
             frozen = set(range(self.frozen))
             if kind == "difference":
@@ -539,8 +545,8 @@ def _metadata(
 
 def raw_gaps(ds: Dataset, result: CoverageResult) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Gaps of a run before disclosure control (as the dashboard computes them)."""
-    from analysis.gaps import find_gaps
-    from analysis.layers import gap_threshold, place_names
+    from harmreach.analysis.gaps import find_gaps
+    from harmreach.analysis.layers import gap_threshold, place_names
 
     d = result.demand
     play = result.sites[result.sites["in_play"]]
@@ -1225,14 +1231,19 @@ class PublishedProfile:
     metadata: dict[str, object]
 
 
-def profile(pub: Published, weekly: object, result: CoverageResult) -> PublishedProfile:
+def profile(
+    pub: Published,
+    weekly: object,
+    result: CoverageResult,
+    hour_covered: np.ndarray | None = None,
+) -> PublishedProfile:
     """Publish a :class:`analysis.weekly.WeeklyProfile` on top of its run.
 
     The hours of the week whose sets of open sites are the same have the same coverage;
     where one hour's open sites include another's, the difference is a count of people, so
     hours are linked like the points of a curve.
     """
-    from analysis.hours import SLOTS_PER_DAY, weekly_masks
+    from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
 
     led = pub.ledger.extend()
     idx = led.index
@@ -1253,23 +1264,31 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
     # Only hours whose open sites include, or are included in, every other set of sites
     # published (the run's, a what-if's, one kind's, other hours'): sets that overlap
     # without nesting can be combined to isolate small groups of people.
-    chain = [sites_ for _, sites_ in led.cover] + [frozenset(ids)]
     order = np.argsort(-np.bincount(inv, minlength=len(keys)), kind="stable")
     accepted: list[int] = []
-    for k in order:
-        open_ids = frozenset(ids[np.asarray(keys[k], bool)])
-        if all(open_ids <= c or c <= open_ids for c in chain):
-            chain.append(open_ids)
-            accepted.append(int(k))
+    if hour_covered is not None and led.need is not None:
+        # with the points known, every hour is a candidate: the self-audit over points
+        # (verify) hides whatever overlapping hours would let be worked out
+        accepted = [int(k) for k in order]
+    else:
+        chain = [sites_ for _, sites_ in led.cover] + [frozenset(ids)]
+        for k in order:
+            open_ids = frozenset(ids[np.asarray(keys[k], bool)])
+            if all(open_ids <= c or c <= open_ids for c in chain):
+                chain.append(open_ids)
+                accepted.append(int(k))
+    pt_area = result.demand["area_code"].astype(str).to_numpy()
     cells: dict[tuple[str, int], int] = {}
     for k in sorted(accepted):
         h = int(np.flatnonzero(inv == k)[0])
         open_ids = frozenset(ids[np.asarray(keys[k], bool)])
+        hm = None if hour_covered is None else np.asarray(hour_covered, bool)[:, h]
         tot = led.cover_cell(
             TOTAL,
             open_ids,
             f"week:{TOTAL}:{k}",
             float(overall["share_covered"].iloc[h]) * need_by[TOTAL],
+            hm,
         )
         cells[(TOTAL, k)] = tot
         parts = []
@@ -1277,7 +1296,13 @@ def profile(pub: Published, weekly: object, result: CoverageResult) -> Published
             r = by_area[(by_area["area_code"] == code)]
             share = float(r["share_covered"].iloc[h]) if len(r) else 0.0
             v = share * float(need_by.get(code, 0.0)) if share == share else 0.0
-            cells[(code, k)] = led.cover_cell(code, open_ids, f"week:{code}:{k}", v)
+            cells[(code, k)] = led.cover_cell(
+                code,
+                open_ids,
+                f"week:{code}:{k}",
+                v,
+                None if hm is None else hm & (pt_area == code),
+            )
             parts.append(cells[(code, k)])
         led.group(tot, parts)
     # need within reach of any of these sites: the need-hours if they were always open

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from analysis import publish
-from analysis.exports import export, write_csv, write_geojson
-from analysis.publish import Published
-from analysis.scenario import CoverageResult, Params, build_engine, run_coverage, site_xy
-from geo.dataset import Dataset
-from geo.errors import InputError
+from harmreach.analysis import publish
+from harmreach.analysis.exports import export, write_csv, write_geojson
+from harmreach.analysis.publish import Published
+from harmreach.analysis.scenario import CoverageResult, Params, build_engine, run_coverage, site_xy
+from harmreach.geo.dataset import Dataset
+from harmreach.geo.errors import InputError
 
 
 def params_of(args: argparse.Namespace) -> Params:
@@ -47,7 +47,7 @@ def _publish(ds: Dataset, result: CoverageResult, args: argparse.Namespace, **kw
 def _network(args: argparse.Namespace, ds: Dataset):  # noqa: ANN202
     if not args.network:
         return None
-    from geo.network import network_from_pbf
+    from harmreach.geo.network import network_from_pbf
 
     return network_from_pbf(args.network, args.mode, crs=ds.crs)
 
@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace, ds: Dataset, steps: int) -> tuple[CoverageRes
 
 def _candidates(args: argparse.Namespace, ds: Dataset) -> tuple[np.ndarray, str]:
     """Candidate sites from ``--candidates`` (site_id, name and type optional)."""
-    from geo.sites import read_sites
+    from harmreach.geo.sites import read_sites
 
     cands, rep = read_sites(
         args.candidates,
@@ -166,7 +166,7 @@ def _closure_lines(
     ds: Dataset, result: CoverageResult, pub: Published, args: argparse.Namespace
 ) -> list[str]:
     """What if sites close: per-area change and need losing access (published)."""
-    from analysis.scenario import compare_runs, with_sites_changed
+    from harmreach.analysis.scenario import compare_runs, with_sites_changed
 
     ids = [x.strip() for x in args.close.split(",") if x.strip()]
     after = run_coverage(with_sites_changed(ds, close=ids), result.params, engine=args.engine)
@@ -187,13 +187,13 @@ def _profile(
     ds: Dataset, result: CoverageResult, pub: Published, args: argparse.Namespace
 ) -> list[str]:
     """Write the weekly profile CSV; report the worst hours."""
-    from analysis.weekly import weekly_profile
+    from harmreach.analysis.weekly import weekly_profile
 
     out = Path(args.profile)
     if out.suffix.lower() != ".csv":
         raise InputError(f"cannot write the profile to '{out}'.", fix="give a .csv path.")
     prof = weekly_profile(result, args.engine, assume_open_missing=result.params.assume_open)
-    pp = publish.profile(pub, prof, result)
+    pp = publish.profile(pub, prof, result, _hour_covered(result, args.engine))
     paths = write_csv(out, pp.table, pp.metadata)
     worst = "; ".join(
         f"{r.day} {r.hour:02d}:00 {_pct(r.share_covered)}" for r in pp.worst.itertuples()
@@ -205,6 +205,22 @@ def _profile(
         "if every site within reach were always open",
         *(f"wrote {p}" for p in paths),
     ]
+
+
+def _hour_covered(result: CoverageResult, engine: object) -> np.ndarray:
+    """(n_demand, 168): an open site within T at each hour (the weekly profile's sets)."""
+    from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
+    from harmreach.analysis.weekly import reach_matrix
+
+    sites = result.sites
+    base = sites["active"].to_numpy(bool)
+    if result.params.types:
+        base &= sites["type"].isin(result.params.types).to_numpy()
+    s = sites[base]
+    masks, _ = weekly_masks(s, assume_open_missing=result.params.assume_open)
+    hourly = masks[:, :: SLOTS_PER_DAY // 24]
+    reach = reach_matrix(engine, site_xy(result.demand), site_xy(s), result.params.minutes)
+    return (reach.astype(np.float32) @ hourly.astype(np.float32)) > 0
 
 
 def gaps(args: argparse.Namespace, ds: Dataset) -> int:
@@ -236,10 +252,10 @@ def gaps(args: argparse.Namespace, ds: Dataset) -> int:
 
 def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
     """Hotspots of need: kernel density and Getis-Ord Gi* on a 1 km grid."""
-    from analysis.hotspots import find_hotspots
-    from analysis.need import need_surface
-    from geo.dataset import DEMO_COUNTS
-    from geo.need import read_need
+    from harmreach.analysis.hotspots import find_hotspots
+    from harmreach.analysis.need import need_surface
+    from harmreach.geo.dataset import DEMO_COUNTS
+    from harmreach.geo.need import read_need
 
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha {args.alpha} must be between 0 and 1.", fix="e.g. 0.05.")
@@ -299,7 +315,7 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
 
 def plan(args: argparse.Namespace, ds: Dataset) -> int:
     """Where the next K satellite sites cover the most unmet need."""
-    from analysis.planning import plan_for_run
+    from harmreach.analysis.planning import plan_for_run
 
     if args.sessions is not None:
         return plan_sessions(args, ds)
@@ -317,7 +333,7 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     names = ds.areas.set_index("area_code")["area_name"]
     avoid = None
     if args.avoid:
-        from geo.areas import read_areas
+        from harmreach.geo.areas import read_areas
 
         avoid = read_areas(args.avoid, crs=ds.crs).union_all()
         cand_from += f"; avoiding {Path(args.avoid).name}"
@@ -337,12 +353,12 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
     pub = _publish(ds, result, args)
     decisions = None
     try:
-        from analysis.layers import proposal_table
+        from harmreach.analysis.layers import proposal_table
 
         decisions = proposal_table(ds, result, sp_.proposed)
     except ImportError:  # pragma: no cover - older layers module
         pass
-    from analysis.planning import coverage_matrix
+    from harmreach.analysis.planning import coverage_matrix
 
     step_areas = masks = None
     if len(sp_.proposed):
@@ -392,7 +408,7 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
             "candidates": sp_.candidates_from,
         }
         if out.suffix.lower() == ".csv":
-            from analysis.exports import table_of
+            from harmreach.analysis.exports import table_of
 
             paths = write_csv(out, table_of(prop), meta)
         else:
@@ -410,10 +426,10 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
     """Choose satellite sessions (site + time slot) adding the most need-hours of access."""
     import geopandas as gpd
 
-    from analysis.hours import SLOTS_PER_DAY, weekly_masks
-    from analysis.planning import coverage_matrix, generate_candidates
-    from analysis.sessions import plan_sessions as choose
-    from analysis.weekly import reach_matrix
+    from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
+    from harmreach.analysis.planning import coverage_matrix, generate_candidates
+    from harmreach.analysis.sessions import plan_sessions as choose
+    from harmreach.analysis.weekly import reach_matrix
 
     if args.sessions < 1:
         raise InputError("--sessions must be at least 1.", fix="e.g. --sessions 4.")
