@@ -585,7 +585,9 @@ def map_layers(
         wanted.append(("gaps", pkey, lambda: gaps_layer(pub, result)))
     if hotspots is not None and len(hotspots):
         wanted.append(("hotspots", pkey, lambda: hotspots_layer(hotspots)))
-    wanted.append(("sites", pkey, lambda: site_markers(pub.sites)))
+    # the sites layer only changes with which sites are in play
+    in_play = tuple(pub.sites["in_play"].astype(bool))
+    wanted.append(("sites", in_play, lambda: site_markers(pub.sites)))
     wanted.append(("labels", pkey, lambda: area_labels(pub.areas)))
     if prop is not None and len(prop):
         wanted.append(("proposals", (*pkey, *k_key), lambda: proposal_markers(prop)))
