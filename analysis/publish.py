@@ -784,7 +784,11 @@ def coverage(
     # a note's count of need left out (no demand point)
     unplaced = led.add("notes:unplaced_need", result.need_info.unplaced_total)
 
-    led.precision = max(min(0.5 * base, 0.0005 * led.values[n_all]), 1e-3)
+    # a share to 0.1 of a percent of an area's need pins its count to 0.0005 x that need
+    area_needs = [
+        led.values[cell[(c_, "need")]] for c_ in codes if led.values[cell[(c_, "need")]] > 0
+    ]
+    led.precision = max(min(0.5 * base, 0.0005 * min(area_needs, default=0.0)), 1e-3)
     led.solve()
 
     # ---------------------------------------------------------------- published frames

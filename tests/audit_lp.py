@@ -126,10 +126,14 @@ class LPAudit:
     def solve(self, derived: bool = True) -> tuple[list[Finding], dict[str, float]]:
         """Intervals of every hidden value (and of small named differences)."""
         # a set published as a count somewhere is not hidden, whatever else withholds it
+        # (as a count, or as the numerator of a share: the same people, published)
         counted = {
             f[1][0][1]
             for f in self.facts
-            if len(f[1]) == 1 and f[1][0][0] == 1.0 and not f[0].startswith("band:")
+            if len(f[1]) in (1, 2)
+            and f[1][0][0] == 1.0
+            and not f[0].startswith("band:")
+            and not f[0].endswith(" change")
         }
         targets = {s: lab for s, lab in self.hidden.items() if s not in counted}
         if derived:
@@ -289,7 +293,7 @@ def add_text_value(
         if kind == "under":
             audit.count("band:" + label, num, 0.0, x)
         else:
-            audit.share(label, num, den, x, 1.0)
+            audit.share("band:" + label, num, den, x, 1.0)
         audit.hide(label, num)
         return
     if text.startswith("hidden"):

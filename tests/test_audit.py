@@ -318,3 +318,20 @@ def test_audit_random_counties(demo, tmp_path, batch):
         if bad:
             failures.append(f"seed {seed}:\n{report(findings, audit)}")
     assert not failures, "\n".join(failures)
+
+
+def test_audit_summary():
+    """Totals over the runs above (printed with ``-s``; the figures for the issue's note)."""
+    if not STATS:
+        pytest.skip("no audit ran")
+    runs = [s for s in STATS if s["run"] != "demo"]
+    print(
+        "\naudit summary:",
+        {
+            "random runs": len(runs),
+            "published numbers": sum(s["published"] for s in runs),
+            "hidden values": sum(s["hidden"] for s in runs),
+            "values checked (hidden + small differences)": sum(s["checked"] for s in runs),
+            "seconds": round(sum(s["seconds"] for s in runs), 1),
+        },
+    )
