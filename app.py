@@ -15,6 +15,20 @@ import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
+from jinja2 import Template
+from streamlit_folium import st_folium
+
+from app_pages.files import gpkg_bytes
+from app_pages.format import (
+    app_message,
+    closure_change,
+    km,
+    num,
+    pct,
+    shortfall_text,
+    worst_periods,
+)
+from app_pages.safe import plain_markdown, safe_html
 from harmreach.analysis import exports, publish
 from harmreach.analysis.gaps import cluster_points
 from harmreach.analysis.hotspots import find_hotspots
@@ -39,20 +53,6 @@ from harmreach.geo.errors import InputError
 from harmreach.geo.isochrones import reachable_area
 from harmreach.geo.need import read_need
 from harmreach.geo.tables import Source
-from jinja2 import Template
-from streamlit_folium import st_folium
-
-from app_pages.files import gpkg_bytes
-from app_pages.format import (
-    app_message,
-    closure_change,
-    km,
-    num,
-    pct,
-    shortfall_text,
-    worst_periods,
-)
-from app_pages.safe import plain_markdown, safe_html
 
 st.set_page_config(page_title="harmreach: exchange coverage", page_icon="🗺️", layout="wide")
 

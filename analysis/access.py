@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine, SparseTimes
 
 #: Luo & Qi (2009) step weights for three equal travel-time zones within T.

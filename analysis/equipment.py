@@ -55,6 +55,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
 from harmreach.analysis.access import STEP_WEIGHTS, step_weights
 from harmreach.analysis.coverage import TOTAL_CODE
 from harmreach.analysis.need import NeedSurface, need_surface
@@ -64,7 +66,6 @@ from harmreach.geo.dataset import Dataset
 from harmreach.geo.errors import InputError
 from harmreach.geo.network import StreetNetwork
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine
-from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 

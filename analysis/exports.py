@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 

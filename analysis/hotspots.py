@@ -25,9 +25,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from harmreach.geo.errors import InputError
 from scipy import ndimage
 from scipy.stats import norm
+
+from harmreach.geo.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import opening_hours as oh
 import pandas as pd
+
 from harmreach.geo.errors import InputError
 
 SLOT_MIN = 15

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
+
 from harmreach.analysis import coverage as cov
 from harmreach.analysis.disclosure import suppress_group, suppress_table
 from harmreach.analysis.gaps import LINK_M, find_gaps
 from harmreach.analysis.scenario import CoverageResult, site_xy
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset, read_demo_areas
-from scipy.spatial import cKDTree
 
 #: Columns of the proposals layer, in order (the CLI's ``plan --out`` writes the same).
 PROPOSAL_COLUMNS = [

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.need import NeedInput
-from scipy.spatial import cKDTree
 
 
 @dataclass

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.spatial import cKDTree
+
 from harmreach.analysis.scenario import CoverageResult, site_xy
 from harmreach.geo.errors import InputError
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 

@@ -91,6 +91,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from harmreach.analysis import coverage as cov
 from harmreach.analysis.disclosure import protect
 from harmreach.analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy

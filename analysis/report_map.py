@@ -12,9 +12,10 @@ matplotlib.use("Agg")  # no display: render to files only
 import matplotlib.patheffects as pe  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from harmreach.analysis.layers import Layers  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+from harmreach.analysis.layers import Layers  # noqa: E402
 
 TYPE_COLOURS = {
     "pharmacy": "#2e7d32",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from harmreach.analysis import coverage as cov
 from harmreach.analysis.access import e2sfca
 from harmreach.analysis.hours import open_at

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
 from harmreach.analysis.hours import DAYS
 from harmreach.analysis.planning import exact_mclp, greedy, order_by_gain
 from harmreach.geo.errors import InputError

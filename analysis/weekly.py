@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from harmreach.analysis.hours import DAYS, SLOTS_PER_DAY, weekly_masks
 from harmreach.analysis.scenario import CoverageResult, site_xy
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import geopandas as gpd
+
 from harmreach.analysis import exports, publish
 from harmreach.analysis.publish import Published
 

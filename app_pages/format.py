@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from app_pages.safe import plain_markdown
 from harmreach.analysis.hours import DAYS
 from harmreach.analysis.planning import SitePlan
 from harmreach.analysis.publish import count_text, share_text
-
-from app_pages.safe import plain_markdown
 
 
 def pct(x: float | None) -> str:

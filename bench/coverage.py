@@ -38,6 +38,7 @@ def timed(fn, repeat=3):
 
 def demo_stages() -> None:
     import geopandas as gpd
+
     from harmreach.analysis import coverage as cov
     from harmreach.analysis import publish
     from harmreach.analysis.exports import export
@@ -88,6 +89,7 @@ def _national(q: mp.Queue) -> None:
     """Every stage `coverage` runs, at national scale, estimated mode, in this process."""
     import geopandas as gpd
     import pandas as pd
+
     from harmreach.analysis import coverage as cov
     from harmreach.analysis.access import access_scores
     from harmreach.analysis.disclosure import suppress_group, suppress_table
@@ -261,10 +263,11 @@ def _national_dataset():
     import geopandas as gpd
     import pandas as pd
     import shapely
+    from pyproj import CRS
+
     from harmreach.geo import settings
     from harmreach.geo.dataset import Dataset
     from harmreach.geo.postcodes import get_index
-    from pyproj import CRS
 
     units = get_index().units
     u = units[units["country_code"] == "E92000001"].reset_index(drop=True)

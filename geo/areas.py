@@ -10,6 +10,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
+
 from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
@@ -21,7 +23,6 @@ from harmreach.geo.tables import (
     read_frame,
     read_notes,
 )
-from pyproj import CRS
 
 log = logging.getLogger(__name__)
 

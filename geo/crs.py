@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from harmreach.geo import settings
 from pyproj import CRS, Transformer
+
+from harmreach.geo import settings
 
 
 def in_gb_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

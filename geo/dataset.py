@@ -14,6 +14,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS
+
 from harmreach.geo import settings
 from harmreach.geo.areas import read_areas
 from harmreach.geo.demand import demand_points_for, demo_demand_points, tag_areas
@@ -21,7 +23,6 @@ from harmreach.geo.errors import InputError
 from harmreach.geo.need import NeedInput, read_need
 from harmreach.geo.sites import read_sites
 from harmreach.geo.tables import ReadReport, Source
-from pyproj import CRS
 
 log = logging.getLogger(__name__)
 

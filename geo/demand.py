@@ -7,6 +7,7 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.postcodes import PostcodeIndex, get_index

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import shapely
+
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
+
 from harmreach.geo.errors import InputError
 from harmreach.geo.postcodes import normalise_postcode, postcode_level
 from harmreach.geo.tables import (

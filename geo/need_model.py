@@ -19,6 +19,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from harmreach.geo import settings
 from harmreach.geo.need import NeedInput
 

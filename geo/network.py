@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
+
 from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
-from pyproj import CRS
-from scipy.sparse.csgraph import connected_components
 
 log = logging.getLogger(__name__)
 

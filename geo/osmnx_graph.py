@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pyproj import CRS, Transformer
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.network import StreetNetwork, drive_speeds_kph, network_from_arrays
-from pyproj import CRS, Transformer
 
 
 def network_from_graph(

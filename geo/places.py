@@ -22,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.postcodes import PostcodeIndex, get_index

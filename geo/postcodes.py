@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from harmreach.geo import settings
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ import numpy as np
 import opening_hours as oh
 import pandas as pd
 import shapely
+from pyproj import CRS
+
 from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
@@ -24,7 +26,6 @@ from harmreach.geo.tables import (
     read_frame,
     read_notes,
 )
-from pyproj import CRS
 
 #: Columns of the validated sites frame, in order.
 SITE_COLUMNS = [

@@ -27,6 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
 from harmreach.geo.errors import InputError
 
 log = logging.getLogger(__name__)

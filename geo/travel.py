@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.network import StreetNetwork
-from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 

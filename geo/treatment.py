@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.tables import Source, columns_found, find_column, numeric_column, read_frame

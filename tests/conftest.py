@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from harmreach.geo.network import StreetNetwork, network_from_arrays
 from harmreach.geo.postcodes import PostcodeIndex, get_index
 

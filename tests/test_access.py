@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from harmreach.analysis.access import access_scores, e2sfca, e2sfca_pairs, e2sfca_sparse
 from harmreach.geo.travel import EstimatedEngine, SparseTimes
 

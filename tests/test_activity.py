@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+
 from harmreach.geo.activity import SYRINGES_PER_PACK, read_activity
 from harmreach.geo.dataset import DEMO_NEED, DEMO_SITES
 from harmreach.geo.errors import InputError

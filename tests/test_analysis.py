@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from harmreach.analysis.access import e2sfca, step_weights
 from harmreach.analysis.coverage import coverage_curve, coverage_table, weighted_median
 from harmreach.analysis.gaps import cluster_points, find_gaps

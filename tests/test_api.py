@@ -10,10 +10,10 @@ import geopandas as gpd
 import networkx as nx
 import pandas as pd
 import pytest
-from harmreach.geo import settings
-from harmreach.geo.errors import InputError
 
 import harmreach as hr
+from harmreach.geo import settings
+from harmreach.geo.errors import InputError
 
 DEMO_SITES = settings.DATA_DIR / "sites" / "sites.csv"
 

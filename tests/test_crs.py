@@ -16,9 +16,10 @@ References:
 
 import numpy as np
 import pytest
-from harmreach.geo import crs
 from pyproj import Transformer
 from pyproj.transformer import TransformerGroup
+
+from harmreach.geo import crs
 
 # id, ETRS89 latitude, longitude, OSGB36 National Grid easting, northing (OS, to the mm)
 OS_TEST_POINTS = [

@@ -1,6 +1,7 @@
 """The embedded demo county: what it promises in data/*/README.md holds."""
 
 import pandas as pd
+
 from harmreach.geo import settings
 from harmreach.geo.dataset import load_dataset, read_demo_areas
 

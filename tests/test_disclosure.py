@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+
 from harmreach.analysis.disclosure import suppress_group, suppress_table
 
 
@@ -210,6 +211,7 @@ def small_run(counts: dict[str, int], minutes: float = 10.0):
 
     import geopandas as gpd
     import shapely
+
     from harmreach.analysis.scenario import Params, run_coverage
     from harmreach.geo.dataset import Dataset, load_dataset
     from harmreach.geo.need import read_need
@@ -319,6 +321,7 @@ def test_attack_hotspot_totals():
     """A hotspot's need is the sum of its cells': a lone hidden cell was recovered (4.5)."""
     import geopandas as gpd
     import shapely
+
     from harmreach.analysis import publish
 
     ds, res = small_run({"WR1 1": 20, "WR1 2": 12, "WR1 3": 9})

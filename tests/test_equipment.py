@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from harmreach.analysis.access import e2sfca
 from harmreach.analysis.coverage import TOTAL_CODE
 from harmreach.analysis.equipment import (

@@ -10,6 +10,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
 from harmreach.analysis import publish
 from harmreach.analysis.exports import export
 from harmreach.analysis.scenario import run_coverage

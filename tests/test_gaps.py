@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import shapely
+
 from harmreach.analysis.gaps import cluster_within, find_gaps
 
 

@@ -7,6 +7,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from scipy import ndimage
+
 from harmreach.analysis.hotspots import (
     HOTSPOT_METHOD,
     area_hotspots,
@@ -17,7 +19,6 @@ from harmreach.analysis.hotspots import (
     standardised_rate,
 )
 from harmreach.geo.errors import InputError
-from scipy import ndimage
 
 N = 20  # cells per side of the synthetic county (1 km cells)
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from harmreach.analysis.hours import SLOTS_PER_DAY, parse_at, parse_hours, slot_label, weekly_masks
 from harmreach.analysis.scenario import Params, run_coverage
 from harmreach.geo.dataset import load_dataset

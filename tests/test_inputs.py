@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from harmreach.geo.areas import read_areas
 from harmreach.geo.errors import InputError
 from harmreach.geo.need import read_need

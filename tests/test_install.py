@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from harmreach.geo import settings
 
 pytestmark = pytest.mark.slow

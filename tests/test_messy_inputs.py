@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+
 from harmreach.analysis.hours import parse_hours, weekly_masks
 from harmreach.geo import tables
 from harmreach.geo.areas import read_areas
@@ -22,7 +23,6 @@ from harmreach.geo.errors import InputError
 from harmreach.geo.need import read_need
 from harmreach.geo.sites import parse_coordinate, read_sites
 from harmreach.geo.tables import Source
-
 from tests.make_messy_fixtures import X0, Y0, make_fixtures
 
 SKIP = "or use --skip-bad-rows to leave the bad rows out (they are counted and listed)."

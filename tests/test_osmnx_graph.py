@@ -5,9 +5,10 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import dijkstra
+
 from harmreach.geo.errors import InputError
 from harmreach.geo.osmnx_graph import network_from_graph
-from scipy.sparse.csgraph import dijkstra
 
 
 def _grid_graph(n: int = 6, spacing_m: float = 100.0) -> nx.MultiDiGraph:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from harmreach.geo import settings
 from harmreach.geo.dataset import load_dataset
 from harmreach.geo.errors import InputError
@@ -167,6 +168,7 @@ def test_cli_area_runs_and_says_where_inputs_came_from() -> None:
 def test_need_model_by_hand() -> None:
     """Two units in one district: totals by rate × adults, split by deprivation weight."""
     import geopandas as gpd
+
     from harmreach.geo import need_model
 
     imd = pd.read_parquet(need_model.IMD_FILE)

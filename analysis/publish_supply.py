@@ -1,0 +1,161 @@
+"""The publishing gate's rules for equipment coverage and met need (part of :mod:`publish`).
+
+Reached as ``publish.equipment`` and ``publish.met_need``; faces never call it directly.
+Both are published *on top of* a coverage publication, whose area need figures are frozen:
+
+- **Equipment**: syringes are not people, but an area's attributed syringes follow its
+  need, and people who inject are a fixed fraction of need. So per area the syringes and
+  syringes per person who injects are published only where the coverage publication
+  published the area's need (nothing new about a hidden need can be worked out); where
+  it is hidden, the WHO band alone is shown. People who inject are never published per
+  area (an estimate, but a count of people under 5 wherever need is under 25), nor per
+  site (catchment need). Syringes are rounded to tens.
+- **Met need**: people in treatment are counts of people from the user. Primary
+  suppression under the threshold, and secondary suppression over the areas and their
+  published total; the share in treatment is published only where both its count and the
+  area's need are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harmreach.analysis import coverage as cov
+from harmreach.analysis.disclosure import suppress_group
+
+TOTAL = cov.TOTAL_CODE
+
+
+def _published_need(pub: object) -> pd.Series:
+    """The coverage publication's need per area code (NaN where hidden)."""
+    t = pub.table  # type: ignore[attr-defined]
+    return t.set_index("area_code")["need"].astype(float)
+
+
+def _round10(x: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(x, float) / 10.0) * 10.0
+
+
+@dataclass
+class PublishedEquipment:
+    """Equipment coverage as it may leave the tool."""
+
+    table: pd.DataFrame  # area_code, area_name, syringes_per_year, syringes_per_pwid, band
+    sites: pd.DataFrame  # site_id, syringes_per_year (supply), reported_activity
+    county_per_pwid: float | None
+    county_band: str | None
+    supplied: float
+    unattributed: float
+    metadata: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def headline(self) -> str:
+        """``syringes per person who injects per year: 152 (medium)``."""
+        if self.county_per_pwid is None:
+            return "syringes per person who injects per year: hidden (need too small to publish)"
+        return (
+            f"syringes per person who injects per year: {self.county_per_pwid:,.0f} "
+            f"({self.county_band})"
+        )
+
+
+def equipment(pub: object, eq: object) -> PublishedEquipment:
+    """Publish an :class:`analysis.equipment.EquipmentResult` beside its coverage run."""
+    need = _published_need(pub)
+    t = eq.table.copy()  # type: ignore[attr-defined]
+    ok = t["area_code"].map(need).notna().to_numpy() & t["need"].gt(0).to_numpy()
+    out = pd.DataFrame({"area_code": t["area_code"], "area_name": t["area_name"]})
+    out["syringes_per_year"] = np.where(ok, _round10(t["syringes_per_year"]), np.nan)
+    out["syringes_per_pwid"] = np.where(ok, np.round(t["syringes_per_pwid"].astype(float)), np.nan)
+    out["band"] = t["band"].where(t["band"].notna(), None)
+    out["meets_2030_target"] = np.where(ok, t["meets_2030_target"], None)
+    all_ok = bool(ok[t["area_code"].eq(TOTAL).to_numpy()].all())
+    row = t.set_index("area_code").loc[TOTAL]
+    sites = eq.sites[["site_id", "syringes_per_year"]].copy()  # type: ignore[attr-defined]
+    sites["syringes_per_year"] = _round10(sites["syringes_per_year"])
+    if "reported_activity" in eq.sites:  # type: ignore[attr-defined]
+        sites["reported_activity"] = eq.sites["reported_activity"].to_numpy()  # type: ignore[attr-defined]
+    meta = {
+        "equipment_method": "each site's syringes shared over the people who inject within "
+        f"{eq.minutes:g} minutes, weighted by travel time (E2SFCA steps 1, 0.68, 0.22); "  # type: ignore[attr-defined]
+        "WHO/UNODC/UNAIDS bands: low < 100, medium 100-200, high > 200 a year",
+        "equipment_basis": eq.basis,  # type: ignore[attr-defined]
+        "equipment_published": "per area only where the area's need is published; "
+        "people who inject are not published per area or site; syringes rounded to tens",
+    }
+    return PublishedEquipment(
+        table=out,
+        sites=sites,
+        county_per_pwid=float(np.round(row["syringes_per_pwid"])) if all_ok else None,
+        county_band=row["band"] if all_ok else None,
+        supplied=float(_round10(eq.supplied)),  # type: ignore[attr-defined]
+        unattributed=float(_round10(eq.unattributed)),  # type: ignore[attr-defined]
+        metadata=meta,
+        notes=list(eq.notes),  # type: ignore[attr-defined]
+    )
+
+
+@dataclass
+class PublishedMetNeed:
+    """Met need as it may leave the tool."""
+
+    table: pd.DataFrame  # area_code, area_name, in_treatment, met_need
+    reference: str | None
+    metadata: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def headline(self) -> str:
+        """``met need (in treatment ÷ estimated need): 49.3%``."""
+        share = self.table.set_index("area_code").loc[TOTAL, "met_need"]
+        text = "hidden" if share != share else f"{100 * share:.1f}%"
+        return f"met need (people in treatment ÷ estimated need): {text}"
+
+
+def met_need(pub: object, met: object) -> PublishedMetNeed:
+    """Publish an :class:`analysis.equipment.MetNeedResult` beside its coverage run."""
+    thr = float(pub.threshold)  # type: ignore[attr-defined]
+    need = _published_need(pub)
+    t = met.table.copy()  # type: ignore[attr-defined]
+    is_total = t["area_code"].eq(TOTAL).to_numpy()
+    counts = t["in_treatment"].astype(float).to_numpy()
+    known = ~np.isnan(counts)
+    hide = np.zeros(len(t), dtype=bool)
+    parts = known & ~is_total
+    # The areas add up to the published total: a hidden area must not be the total minus
+    # the others, so the smallest further areas are hidden with it (secondary suppression).
+    hide[np.flatnonzero(parts)] = suppress_group(counts[parts], True, thr)
+    total = counts[parts].sum()
+    hide[is_total] = 0 < total < thr
+    pub_counts = np.where(known & ~hide, np.round(counts), np.nan)
+    area_need = t["area_code"].map(need).to_numpy(float)
+    share = np.where(
+        ~np.isnan(pub_counts) & ~np.isnan(area_need) & (area_need > 0),
+        t["met_need"].astype(float).to_numpy(),
+        np.nan,
+    )
+    out = pd.DataFrame(
+        {
+            "area_code": t["area_code"],
+            "area_name": t["area_name"],
+            "in_treatment": pub_counts,
+            "met_need": np.round(share, 3),
+        }
+    )
+    ref = getattr(met, "reference", None)
+    ref_text = None
+    if ref is not None:
+        ref_text = str(getattr(ref, "label", None) or ref)
+    meta = {
+        "met_need_method": "people in treatment (your table) ÷ estimated need per area",
+        "met_need_published": f"counts under {thr:g} and the cells that would reveal them "
+        "hidden; a share only where its count and the area's need are published",
+    }
+    return PublishedMetNeed(
+        table=out,
+        reference=ref_text,
+        metadata=meta,
+        notes=list(getattr(met, "notes", [])),
+    )
