@@ -163,7 +163,6 @@ def test_geojson_positions_are_lon_lat_only(layers, tmp_path):
 def test_writes_are_atomic_and_keep_the_old_file_on_failure(layers, tmp_path, monkeypatch):
     import errno
 
-
     out = tmp_path / "areas.geojson"
     export(layers, out, "areas")
     good = out.read_bytes()
