@@ -1540,3 +1540,8 @@ def sessions(pub: Published, plan_: object, length_h: float) -> PublishedSession
         s,
         {"before": coarse(plan_.need_hours_before), "after": coarse(plan_.need_hours_after)},
     )
+
+
+# Equipment coverage and met need are published by the same gate (their rules live in
+# publish_supply to keep this module to coverage and its add-ons).
+from harmreach.analysis.publish_supply import equipment, met_need  # noqa: E402, F401

@@ -117,6 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
                 help="also write the weekly profile (share covered for every hour of the "
                 "week, per area) to this CSV",
             )
+            p.add_argument(
+                "--activity",
+                help="site activity (site_id, period_start, period_end, transactions, "
+                "syringes or packs): prints syringes per person who injects per year",
+            )
+            p.add_argument(
+                "--pack-size",
+                type=int,
+                default=None,
+                help="syringes per pack when the activity file counts packs (default 10)",
+            )
+            p.add_argument(
+                "--need-is",
+                choices=("ocu", "pwid"),
+                default="ocu",
+                help="whether need counts opiate/crack users (default; people who inject are "
+                "taken as 0.20 of them) or people who inject",
+            )
+            p.add_argument(
+                "--treatment",
+                help="people in treatment per area (area_code, in_treatment): prints met need",
+            )
         if name == "plan":
             p.add_argument("--add", type=int, default=3, help="number of new sites (K)")
             p.add_argument(

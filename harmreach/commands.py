@@ -152,6 +152,8 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
             f"{str(r['area_name'])[:27]:<28}{_num(r['need']):>9}"
             f"{_num(r['need_covered']):>10}{_pct(r['share_covered']):>9}{med:>12}"
         )
+    if getattr(args, "activity", None) or getattr(args, "treatment", None):
+        lines += _supply_lines(ds, result, pub, args)
     if args.close:
         lines += _closure_lines(ds, result, pub, args)
     if args.profile:
@@ -160,6 +162,74 @@ def coverage(args: argparse.Namespace, ds: Dataset) -> int:
     lines += _write(pub, args.out, "areas")
     print("\n".join(lines))
     return 0
+
+
+def _supply_lines(
+    ds: Dataset, result: CoverageResult, pub: Published, args: argparse.Namespace
+) -> list[str]:
+    """Equipment coverage and met need, published; their columns join the areas layer."""
+    import pandas as pd
+
+    from harmreach.analysis.equipment import run_equipment, run_met_need
+    from harmreach.geo.activity import read_activity
+    from harmreach.geo.treatment import read_treatment
+
+    lines = [""]
+    extra = pd.DataFrame({"area_code": pub.areas["area_code"].to_numpy()})
+    if args.activity:
+        act = read_activity(
+            args.activity, site_ids=ds.sites["site_id"], syringes_per_pack=args.pack_size
+        )
+        eq = run_equipment(
+            ds,
+            act,
+            result.params,
+            engine=args.engine,
+            surface=result.need_info,
+            need_basis=args.need_is,
+        )
+        pe = publish.equipment(pub, eq)
+        flag = " (ILLUSTRATIVE activity)" if act.illustrative else ""
+        lines.append(f"input activity: {Path(args.activity).name}{flag}")
+        lines.append(pe.headline())
+        pub.metadata["activity_source"] = f"{Path(args.activity).name}{flag}"
+        lines.append(
+            f"syringes given out a year: {pe.supplied:,.0f}"
+            + (
+                f" ({pe.unattributed:,.0f} from sites with no need in reach)"
+                if pe.unattributed
+                else ""
+            )
+        )
+        lines.append(f"{'area':<28}{'syringes/PWID':>14}{'band':>9}")
+        for _, r in pe.table.iloc[:-1].iterrows():
+            v = (
+                "hidden"
+                if r["syringes_per_pwid"] != r["syringes_per_pwid"]
+                else f"{r['syringes_per_pwid']:,.0f}"
+            )
+            lines.append(f"{str(r['area_name'])[:27]:<28}{v:>14}{str(r['band'] or ''):>9}")
+        lines += [f"note: {n}" for n in pe.notes]
+        t = pe.table.rename(columns={"band": "who_band"})
+        extra = extra.merge(t.drop(columns="area_name"), on="area_code", how="left")
+        pub.metadata.update(pe.metadata)
+    if args.treatment:
+        tr = read_treatment(args.treatment, area_codes=ds.areas["area_code"])
+        mn = run_met_need(ds, tr.by_area, surface=result.need_info)
+        pm = publish.met_need(pub, mn)
+        flag = " (ILLUSTRATIVE counts)" if tr.illustrative else ""
+        lines.append(f"input treatment: {Path(args.treatment).name}{flag}")
+        lines.append(pm.headline())
+        pub.metadata["treatment_source"] = f"{Path(args.treatment).name}{flag}"
+        lines += [f"published reference: {r}" for r in ds.references]
+        for _, r in pm.table.iloc[:-1].iterrows():
+            share = _pct(r["met_need"])
+            lines.append(f"  {str(r['area_name'])[:27]:<28}{_num(r['in_treatment']):>9}{share:>9}")
+        extra = extra.merge(pm.table.drop(columns="area_name"), on="area_code", how="left")
+        pub.metadata.update(pm.metadata)
+    for col in extra.columns.drop("area_code"):
+        pub.areas[col] = extra[col].to_numpy()
+    return lines
 
 
 def _closure_lines(
