@@ -493,11 +493,13 @@ class NetworkEngine:
         """K nearest sites of every demand point along the network, in one search.
 
         The nearest site is searched without a bound (one multi-source Dijkstra). With
-        ``minutes``, the same search also collects every site within T of every node (one
-        Dijkstra whose labels are (node, site) pairs, stopped at T), which gives the second
-        to k-th nearest within T and the count within T. Without ``minutes``, the k nearest
-        are searched in full (labels kept per node up to k). ``limit_s`` bounds everything,
-        the nearest included (times beyond it are inf).
+        ``minutes``, every site within T of every node is collected too (one search per
+        site stopped at T, touching only the nodes in reach), which gives the second to
+        k-th nearest within T and the count within T. Without ``minutes``, the k nearest
+        are searched in full (one search with up to k (node, site) labels per node).
+        ``limit_s`` bounds everything, the nearest included (times beyond it are inf).
+        Points attach to the largest strongly connected part only; ``reach_status`` and
+        ``notes`` say which could not (``off_network``, ``unreachable``) and why.
         """
         from harmreach.geo._dijkstra import point_labels
 
@@ -559,8 +561,8 @@ class NetworkEngine:
     def within(self, demand_xy: np.ndarray, site_xy: np.ndarray, limit_s: float) -> SparseTimes:
         """Every (demand point, site) pair within ``limit_s`` seconds, as sparse triples.
 
-        One Dijkstra whose labels are (node, site) pairs, stopped at the limit: the work
-        and memory follow the pairs in reach, not points × sites.
+        One search per site stopped at the limit, touching only the nodes in reach: the
+        work and memory follow the pairs in reach, not points × sites.
         """
         from harmreach.geo._dijkstra import point_pairs_within
 
