@@ -141,12 +141,16 @@ def browser(downloads):
 
 
 def wait_for(drv, predicate, timeout=120):
+    from selenium.common.exceptions import UnexpectedAlertPresentException
+
     end = time.time() + timeout
     while time.time() < end:
         try:
             value = predicate()
             if value:
                 return value
+        except UnexpectedAlertPresentException as exc:
+            raise AssertionError(f"a dialog opened: {exc.alert_text!r}") from exc
         except Exception:  # noqa: BLE001 - page still loading
             pass
         time.sleep(0.5)
