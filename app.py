@@ -1035,7 +1035,9 @@ def areas_tab(pub: Published, result: CoverageResult) -> None:
         }
     )
     if "access_e2sfca" in t.columns:
-        show["Capacity per person in need (E2SFCA)"] = t["access_e2sfca"].round(2)
+        show["Capacity per person in need (E2SFCA)"] = t["access_e2sfca"].map(
+            lambda v: "hidden" if pd.isna(v) else f"{v:.2f}"
+        )
     st.dataframe(show, hide_index=True, width="stretch")
     if len(pub.gaps):
         g = pub.gaps
