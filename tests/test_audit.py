@@ -49,7 +49,13 @@ def xy(g: gpd.GeoSeries) -> np.ndarray:
     return np.column_stack([g.x.to_numpy(), g.y.to_numpy()])
 
 
-def truth_for(ds: Dataset, params: Params, close: list[str], proposals_ll: np.ndarray | None):
+def truth_for(
+    ds: Dataset,
+    params: Params,
+    close: list[str],
+    proposals_ll: np.ndarray | None,
+    plan_k: int = 0,
+):
     """Which points each published number is about, from raw runs and brute-force distances."""
     from harmreach.analysis.publish import raw_gaps
 
@@ -75,12 +81,20 @@ def truth_for(ds: Dataset, params: Params, close: list[str], proposals_ll: np.nd
         after = after_run.demand["nearest_min"].to_numpy() <= params.minutes
     steps = []
     if proposals_ll is not None and len(proposals_ll):
-        pts = gpd.GeoSeries(gpd.points_from_xy(*proposals_ll.T), crs=4326).to_crs(ds.crs)
+        # the plan's own proposals (published positions are rounded to 10 cm, which can
+        # move a postcode across the reach boundary): re-planned, deterministic
+        from harmreach.analysis.planning import coverage_matrix, plan_for_run
+        from harmreach.analysis.scenario import build_engine
+
+        eng = build_engine(params, None)
+        names = ds.areas.set_index("area_code")["area_name"]
+        sp = plan_for_run(res, eng, plan_k or len(proposals_ll), area_names=names)
+        assert len(sp.proposed) == len(proposals_ll)
+        reach = coverage_matrix(eng, pxy, xy(sp.proposed.geometry), params.minutes).toarray() > 0
         cum = covered.copy()
-        for p in xy(pts):
-            within = np.hypot(*(pxy - p).T) <= r * (1 + 1e-6)
-            steps.append(within & ~cum)
-            cum |= within
+        for j in range(reach.shape[1]):
+            steps.append(reach[:, j] & ~cum)
+            cum |= reach[:, j]
     base = res.sites["active"].to_numpy(bool)
     if params.types:
         base &= res.sites["type"].isin(params.types).to_numpy()
@@ -161,7 +175,7 @@ def audit_run(
                 raise
             plan_out = None
     params = Params(minutes=float(minutes), assume_open="--assume-open" in extra)
-    truth, _ = truth_for(ds, params, [close] if close else [], ll)
+    truth, _ = truth_for(ds, params, [close] if close else [], ll, plan_k)
     audit = A.LPAudit(truth.need, THRESHOLD)
     for fmt, out in outs.items():
         if fmt == ".gpkg":
