@@ -352,8 +352,11 @@ class _Ledger:
             if kind == "difference":
                 cands = [c for c in owners if c not in frozen]
             else:
-                cands = [c for c in pub if c not in frozen and (self.masks[c] & m).any()]
-            cands = sorted(cands, key=lambda c: self.values[c])
+                # overlapping cells first; then any (a complement pins just as well)
+                free = [c for c in pub if c not in frozen]
+                cands = sorted(free, key=lambda c: (not (self.masks[c] & m).any(), self.values[c]))
+            if kind == "difference":
+                cands = sorted(cands, key=lambda c: self.values[c])
             for c in cands[:10]:
                 if width(m, hidden_more=c) >= self.thr - 1e-6:
                     return c
