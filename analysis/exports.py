@@ -59,6 +59,11 @@ def _writable(path: Path) -> None:
         raise InputError(f"'{path}' is a folder.", fix="give a file name, e.g. out.geojson.")
     if not path.parent.exists():
         raise InputError(f"folder '{path.parent}' does not exist.", fix="create it first.")
+    if not path.parent.is_dir():
+        raise InputError(
+            f"'{path.parent}' is a file, not a folder (it does not exist as a folder).",
+            fix="choose a folder for --out.",
+        )
     if not os.access(path.parent, os.W_OK):
         raise InputError(
             f"cannot write '{path.name}': folder '{path.parent}' is not writable.",
@@ -79,7 +84,13 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     _writable(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write '{path}': {(exc.strerror or str(exc)).lower()}.",
+            fix="choose a folder you can write to (--out).",
+        ) from exc
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()  # drivers (GeoPackage) want to create the file themselves
