@@ -1258,11 +1258,22 @@ def downloads_tab(
             file_name="harmreach_proposals.metadata.json",
             mime="application/json",
         )
+    cells, hs, same = hotspots
     c[3].download_button(
         "All layers (GeoPackage)",
-        lambda: gpkg_bytes(pub, prop, hotspots),
+        lambda: gpkg_bytes(pub, prop, (None, hs, same)),
         file_name="harmreach.gpkg",
         mime="application/geopackage+sqlite3",
+        help="Areas, sites, gaps, demand points, hotspots, proposals, metadata, coverage "
+        "curve. The 1 km hotspot cells are in the file below.",
+    )
+    c[3].download_button(
+        "… with 1 km hotspot cells (slow)",
+        lambda: gpkg_bytes(pub, prop, (cells, hs, same)),
+        file_name="harmreach_with_cells.gpkg",
+        mime="application/geopackage+sqlite3",
+        help="Every layer the command line writes, including the 1 km hotspot cells; "
+        "checking the cells for disclosure can take minutes.",
     )
     title = (
         f"Need within {result.params.minutes:g} min {result.params.mode}: "

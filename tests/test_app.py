@@ -42,7 +42,10 @@ def test_headline_changes_with_minutes_and_mode(app):
     assert float(after.rstrip("%")) > float(before.rstrip("%"))
     app.sidebar.selectbox[0].set_value("cycle").run()
     cyc = metric(app, "Need within 30 min cycle")
-    assert float(cyc.rstrip("%")) > float(after.rstrip("%"))
+    if cyc.endswith("%") and cyc[0].isdigit():
+        assert float(cyc.rstrip("%")) > float(after.rstrip("%"))
+    else:  # the publishing gate may show a band instead of a figure
+        assert cyc == "hidden" or cyc.startswith(("over", "under"))
 
 
 def test_time_of_week_and_types(app):
