@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pyogrio
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # app_pages lives next to app.py
@@ -11,26 +12,17 @@ sys.path.insert(0, str(ROOT))  # app_pages lives next to app.py
 from app_pages.files import gpkg_bytes  # noqa: E402
 
 
-def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
+@pytest.fixture(scope="module")
+def demo():
     from harmreach.analysis import publish
     from harmreach.analysis.hotspots import find_hotspots
     from harmreach.analysis.layers import proposal_table
     from harmreach.analysis.need import need_surface
     from harmreach.analysis.planning import plan_for_run
     from harmreach.analysis.scenario import Params, build_engine, run_coverage, site_xy
-    from harmreach.cli import main
     from harmreach.geo.dataset import DEMO_COUNTS, load_dataset
     from harmreach.geo.need import read_need
 
-    # the command line's GeoPackages (coverage, and hotspots with their cells)
-    cli_layers = set()
-    for verb in ("coverage", "hotspots"):
-        out = tmp_path / f"{verb}.gpkg"
-        assert main([verb, "--out", str(out)]) == 0
-        cli_layers |= {name for name, _ in pyogrio.list_layers(out)}
-    assert {"areas", "hotspots", "hotspot_cells", "metadata"} <= cli_layers
-
-    # the dashboard's, built the way app.py builds it
     ds = load_dataset()
     r = run_coverage(ds, Params())
     w = need_surface(ds.demand, read_need(DEMO_COUNTS)).need
@@ -44,11 +36,25 @@ def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
     pub = publish.coverage(ds, r)
     sp = plan_for_run(r, build_engine(r.params, None), 3, bound=False)
     pp = publish.plan(pub, sp, proposal_table(ds, r, sp.proposed))
+    return pub, pp, cells, hs
+
+
+def layers_of(path):
+    return {name for name, _ in pyogrio.list_layers(path)}
+
+
+def test_app_geopackage_has_the_cli_coverage_layers_hotspots_and_proposals(tmp_path, demo):
+    from harmreach.cli import main
+
+    pub, pp, _, hs = demo
+    out = tmp_path / "coverage.gpkg"
+    assert main(["coverage", "--out", str(out)]) == 0
+    cli_layers = layers_of(out)
     app_file = tmp_path / "app.gpkg"
-    app_file.write_bytes(gpkg_bytes(pub, pp.proposed, (cells, hs, False)))
-    app_layers = {name for name, _ in pyogrio.list_layers(app_file)}
+    app_file.write_bytes(gpkg_bytes(pub, pp.proposed, (None, hs, False)))
+    app_layers = layers_of(app_file)
     assert cli_layers <= app_layers, cli_layers - app_layers
-    assert "proposals" in app_layers
+    assert {"hotspots", "proposals"} <= app_layers
     prop = pyogrio.read_dataframe(app_file, layer="proposals")
     for col in (
         "rank",
@@ -60,3 +66,16 @@ def test_app_geopackage_has_every_cli_layer_and_the_proposals(tmp_path):
     ):
         assert col in prop.columns, col
     assert pub.proposals is None and pub.hotspots is None  # the cached one is unchanged
+
+
+@pytest.mark.slow
+def test_app_geopackage_with_cells_has_every_cli_hotspot_layer(tmp_path, demo):
+    # the gate checks thousands of 1 km cells: minutes on a busy machine
+    from harmreach.cli import main
+
+    pub, pp, cells, hs = demo
+    out = tmp_path / "hotspots.gpkg"
+    assert main(["hotspots", "--out", str(out)]) == 0
+    app_file = tmp_path / "app.gpkg"
+    app_file.write_bytes(gpkg_bytes(pub, pp.proposed, (cells, hs, False)))
+    assert layers_of(out) <= layers_of(app_file)
