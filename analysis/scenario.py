@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harmreach.analysis import coverage as cov
-from harmreach.analysis.access import e2sfca
+from harmreach.analysis.access import access_scores
 from harmreach.analysis.hours import open_at
 from harmreach.analysis.need import NeedSurface, need_surface
 from harmreach.geo import settings
@@ -157,6 +157,7 @@ def run_coverage(
     ids_in_play = np.append(sites.loc[play, "site_id"].to_numpy(dtype=object), None)
     demand["nearest_site"] = ids_in_play[near.site[:, 0]]
     demand["n_within"] = near.n_within
+    demand["reach_status"] = near.reach_status
     demand["covered"] = demand["nearest_min"] <= params.minutes
     names = ds.areas.set_index("area_code")["area_name"]
     table = cov.coverage_table(
@@ -167,6 +168,7 @@ def run_coverage(
         params.minutes,
         demand["second_min"].to_numpy(),
         area_names=names,
+        reach_status=near.reach_status,
     )
     curve = cov.coverage_curve(
         surface.need, demand["nearest_min"].to_numpy(), settings.CURVE_MAX_MINUTES
@@ -194,8 +196,10 @@ def run_coverage(
     if play.any() and np.isfinite(cap).any() and np.nansum(cap) > 0:
         # Capacity-aware access (E2SFCA): capacity per person in need within reach.
         with_cap = np.isfinite(cap)
-        t_min = engine.matrix(dxy, sxy[with_cap], limit_s=params.minutes * 60.0) / 60.0
-        access, ratio = e2sfca(t_min, surface.need, cap[with_cap], params.minutes)
+        # Pairs within T only: a dense matrix would be 11 GiB for England (1.5 M × 2,000).
+        access, ratio, _ = access_scores(
+            engine, dxy, sxy[with_cap], surface.need, cap[with_cap], params.minutes
+        )
         catchment = np.divide(cap[with_cap], ratio, out=np.zeros_like(ratio), where=ratio > 0)
         demand["access_e2sfca"] = access
         need_w = pd.Series(surface.need).groupby(demand["area_code"].to_numpy())
