@@ -96,8 +96,10 @@ def _header(ds: Dataset, result: CoverageResult, pub: Published) -> list[str]:
     for line in ds.provenance():
         lines.append(f"input {line}")
     for rep in ds.reports:
-        if rep.skipped:
+        if rep.skipped or rep.notes:
             lines.append(rep.summary())
+    lines += [f"note: {publish.note(pub, n)}" for n in ds.notes]
+    lines += [f"published reference: {r}" for r in ds.references]
     if ds.need is None:
         lines.append("need: no need file; national OCU rate applied to residents")
     lines.append(f"need spread over demand points: {result.need_info.method}")
@@ -221,7 +223,6 @@ def _supply_lines(
         lines.append(f"input treatment: {Path(args.treatment).name}{flag}")
         lines.append(pm.headline())
         pub.metadata["treatment_source"] = f"{Path(args.treatment).name}{flag}"
-        lines += [f"published reference: {r}" for r in ds.references]
         for _, r in pm.table.iloc[:-1].iterrows():
             share = _pct(r["met_need"])
             lines.append(f"  {str(r['area_name'])[:27]:<28}{_num(r['in_treatment']):>9}{share:>9}")
