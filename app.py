@@ -1112,25 +1112,29 @@ def week_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Published)
         return
     o = prof.table[prof.table["area_code"] == publish.TOTAL].copy()
     o["share"] = o["share_covered"] * 100
-    heat = (
-        alt.Chart(o)
+    x = alt.X("hour:O", title="hour of day", scale=alt.Scale(domain=list(range(24))))
+    y = alt.Y("day:O", title=None, scale=alt.Scale(domain=list(DAYS)))
+    # every hour drawn grey underneath; the hours the gate publishes coloured on top
+    grey = (
+        alt.Chart(o.assign(status=o["status"].replace("", "shown")))
+        .mark_rect(color="#d9d9d9")
+        .encode(x=x, y=y, tooltip=["day", "hour", "sites_open", "status"])
+    )
+    shown = (
+        alt.Chart(o.dropna(subset=["share"]))
         .mark_rect()
         .encode(
-            x=alt.X("hour:O", title="hour of day", scale=alt.Scale(domain=list(range(24)))),
-            y=alt.Y("day:O", sort=list(DAYS), title=None, scale=alt.Scale(domain=list(DAYS))),
-            # hours the gate does not publish are drawn grey, not left out
-            color=alt.condition(
-                "isValid(datum.share)",
-                alt.Color(
-                    "share:Q",
-                    title="% need in reach",
-                    scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]),
-                ),
-                alt.value("#d9d9d9"),
+            x=x,
+            y=y,
+            color=alt.Color(
+                "share:Q",
+                title="% need in reach",
+                scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]),
             ),
-            tooltip=["day", "hour", alt.Tooltip("share:Q", format=".1f"), "sites_open", "status"],
+            tooltip=["day", "hour", alt.Tooltip("share:Q", format=".1f"), "sites_open"],
         )
     )
+    heat = grey + shown
     st.altair_chart(heat, width="stretch")
     worst = worst_periods(o)
     n_hidden = int(o["share_covered"].isna().sum())
