@@ -251,11 +251,11 @@ def load_dataset(
         demand["area_code"] = tag_areas(demand, area_gdf)
         origins["residents"] = Origin(YOURS, f"need points from {need_in.file} (weights)")
     else:
-        from harmreach.geo.places import residents_meta
+        from harmreach.geo.places import residents_provenance
 
         demand = demand_points_for(area_gdf)
         demand["area_code"] = tag_areas(demand, area_gdf)
-        origins["residents"] = Origin(REAL, residents_meta().get("label", ""))
+        origins["residents"] = Origin(REAL, residents_provenance())
 
     # Need.
     if need_in is not None:

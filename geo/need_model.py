@@ -133,6 +133,7 @@ def model_need(demand: gpd.GeoDataFrame) -> tuple[NeedInput, str]:
         " × residents aged 15-64"
         + (", shaped by deprivation (IMD 2019)" if shaped else "")
         + (f"; sources: {'; '.join(used)}" if used else "")
+        + "; rates and counts: OHID/UKHSA, ONS, MHCLG, Open Government Licence v3.0"
     )
     return NeedInput(kind="per_point", table=table, file="built-in need model"), method
 

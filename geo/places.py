@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 AUTHORITIES_CSV = settings.DATA_DIR / "boundaries" / "authorities.csv"
 RESIDENTS_PARQUET = settings.DATA_DIR / "residents" / "postcode_residents.parquet"
 #: Bump when the way places are built changes, so old caches are not reused.
-PLACE_FORMAT = 3
+PLACE_FORMAT = 4
 #: Postcode units this far outside a place close its outer Voronoi cells.
 CONTEXT_RING_M = 6_000.0
 #: Polygons are simplified by this much (shared edges kept).
@@ -172,6 +172,13 @@ def residents_meta() -> dict[str, str]:
     meta = pq.read_schema(RESIDENTS_PARQUET).metadata or {}
     raw = meta.get(b"harmreach", b"{}")
     return json.loads(raw.decode())
+
+
+def residents_provenance() -> str:
+    """One line for outputs: what the residents are, their source, vintage and licence."""
+    m = residents_meta()
+    parts = [m.get("label", ""), m.get("vintage", ""), m.get("licence", "")]
+    return "; ".join(p for p in parts if p)
 
 
 # --------------------------------------------------------------------------- building
@@ -333,7 +340,7 @@ def build_place(
         .sort_values("area_code")
         .reset_index(drop=True),
         demand=demand,
-        residents_source=residents_meta().get("label", ""),
+        residents_source=residents_provenance(),
     )
     _write_cache(cache, place)
     t4 = time.perf_counter()
