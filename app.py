@@ -293,7 +293,49 @@ def upload(label: str, types: list[str], key: str) -> Source | None:
 
 
 DEMO_CHOICE = "Demo county (Worcestershire)"
+AREA_CHOICE = "An English area, by name"
 FILES_CHOICE = "My files"
+LEVELS = {"districts": "Districts", "wards": "Wards", "lsoas": "LSOAs (2011)"}
+
+
+@st.cache_data(show_spinner=False)
+def _authority_options() -> list[tuple[str, str]]:
+    """(label, code) for every English district and county, alphabetical."""
+    from harmreach.geo.places import authorities
+
+    cat = authorities()
+    kind = cat["kind"].map({"county": "county", "district": "local authority"})
+    labels = cat["name"] + " (" + kind + ", " + cat["code"] + ")"
+    return sorted(zip(labels, cat["code"], strict=True))
+
+
+def area_source() -> tuple[Dataset, str]:
+    """An English local authority or county chosen by name, with the user's sites if any."""
+    sb = st.sidebar
+    options = _authority_options()
+    labels = [lab for lab, _ in options]
+    default = next((i for i, (_, c) in enumerate(options) if c == "E10000034"), 0)
+    label = sb.selectbox("Local authority or county", labels, index=default)
+    code = dict(options)[label]
+    level = sb.selectbox("Report by", list(LEVELS), format_func=LEVELS.__getitem__)
+    sites = upload(
+        "Your sites (optional; CSV, XLSX, GeoJSON, GeoPackage)",
+        ["csv", "xlsx", "geojson", "json", "gpkg"],
+        "up_area_sites",
+    )
+    need = upload("Need (optional; else the built-in model)", ["csv", "xlsx"], "up_area_need")
+    skip = sb.checkbox("Skip bad site rows (they are listed)", value=False, key="area_skip")
+    digest = hashlib.sha256()
+    for src in (sites, need):
+        digest.update(b"-" if src is None else src.name.encode() + src.data)  # type: ignore[operator]
+    data_key = f"area-{code}-{level}-{digest.hexdigest()}-{skip}"
+    store = _session_cache()
+    if (data_key, "dataset") not in store:
+        with st.spinner(f"Building {label} from national data (a few seconds, once)…"):
+            store[(data_key, "dataset")] = load_dataset(
+                sites=sites, need=need, area=code, level=level, strict=not skip
+            )
+    return store[(data_key, "dataset")], data_key
 
 
 def data_source() -> tuple[Dataset, str]:
@@ -305,9 +347,13 @@ def data_source() -> tuple[Dataset, str]:
     """
     sb = st.sidebar
     sb.header("Data")
-    choice = sb.radio("Inputs", [DEMO_CHOICE, FILES_CHOICE], label_visibility="collapsed")
+    choice = sb.radio(
+        "Inputs", [DEMO_CHOICE, AREA_CHOICE, FILES_CHOICE], label_visibility="collapsed"
+    )
     if choice == DEMO_CHOICE:
         return demo_dataset(), "demo"
+    if choice == AREA_CHOICE:
+        return area_source()
     sites = upload(
         "Sites (CSV, XLSX, GeoJSON, GeoPackage)",
         ["csv", "xlsx", "geojson", "json", "gpkg"],
@@ -903,7 +949,7 @@ def selected_row(key: str) -> int | None:
 def banners(ds: Dataset, result: CoverageResult, pub: Published) -> None:
     """Honest labels: illustrative inputs and estimated travel times."""
     ill = [k for k, v in ds.illustrative.items() if v]
-    if ds.is_demo:
+    if ds.place_label == "Worcestershire (demo)":
         st.warning(
             "**Demo county: Worcestershire.** Postcodes and boundaries are real open "
             "data (boundaries approximated from OS Code-Point Open); **the sites, their "
@@ -912,6 +958,15 @@ def banners(ds: Dataset, result: CoverageResult, pub: Published) -> None:
         )
     elif ill:
         st.warning(f"Illustrative inputs: {', '.join(ill)}.")
+    st.info(
+        "**Where the inputs come from** "
+        f"({app_message(ds.place_label or 'your areas')}):  \n"
+        + "  \n".join(app_message(line) for line in ds.provenance())
+    )
+    for note in ds.notes:
+        st.caption("Note: " + app_message(publish.note(pub, note)))
+    for ref in ds.references:
+        st.caption("Published reference: " + app_message(ref))
     if "estimated" in result.model:
         st.info(
             f"**Travel times are estimated**, not routed on streets: {result.model}. "

@@ -241,3 +241,17 @@ def test_good_upload_runs(app):
     ).run()
     assert not app.exception
     assert metric(app, "Sites in play") == "2 of 2"
+
+
+def test_any_english_area_by_name(app):
+    app.sidebar.radio[0].set_value("An English area, by name").run()
+    assert not app.exception
+    box = app.sidebar.selectbox[0]
+    slough = next(o for o in box.options if o.startswith("Slough ("))
+    box.set_value(slough).run()
+    assert not app.exception
+    text = " ".join(x.value for x in [*app.info, *app.warning, *app.markdown, *app.caption])
+    text = text.replace("\\", "")  # user-facing text is markdown-escaped
+    assert "Slough" in text
+    assert "built in, real" in text and "estimated" in text
+    assert "Worcestershire" not in " ".join(x.value for x in app.info)
