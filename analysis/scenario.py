@@ -187,7 +187,9 @@ def run_coverage(
                 "site_group": label,
                 "sites": int(sub.sum()),
                 "need_covered": float(surface.need[covered].sum()),
-                "share_covered": float(surface.need[covered].sum() / surface.need.sum()),
+                "share_covered": float(surface.need[covered].sum() / surface.need.sum())
+                if surface.need.sum() > 0
+                else float("nan"),
             }
         )
     by_type = pd.DataFrame(rows, columns=["site_group", "sites", "need_covered", "share_covered"])
