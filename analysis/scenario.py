@@ -207,7 +207,10 @@ def run_coverage(
         need_w = pd.Series(surface.need).groupby(demand["area_code"].to_numpy())
         num = pd.Series(surface.need * access).groupby(demand["area_code"].to_numpy()).sum()
         per_area = num / need_w.sum()
-        per_area.loc[cov.TOTAL_CODE] = (surface.need * access).sum() / surface.need.sum()
+        total_need = surface.need.sum()
+        per_area.loc[cov.TOTAL_CODE] = (
+            (surface.need * access).sum() / total_need if total_need > 0 else np.nan
+        )
         table["access_e2sfca"] = table["area_code"].map(per_area)
         if (~with_cap).any():
             notes.append(
