@@ -72,7 +72,13 @@ def _common(p: argparse.ArgumentParser, *, travel: bool = True) -> None:
         "--suppress",
         type=int,
         default=settings.SUPPRESSION_THRESHOLD,
-        help="suppress counts of people under this (default 5)",
+        help="suppress counts of people under this (default 5; lower needs the unsafe option)",
+    )
+    p.add_argument(
+        "--unsafe-suppress-below-5",
+        action="store_true",
+        help="allow --suppress under 5: UNSAFE, small counts of people may be published; "
+        "stamped on every output",
     )
     p.add_argument(
         "--round",
@@ -205,7 +211,10 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"sites: {len(ds.sites)} ({ds.sites['type'].value_counts().to_dict()})")
     print(f"demand points: {len(ds.demand)}")
     if ds.need is not None:
-        print(f"need: {ds.need.kind}, total {ds.need.total:,.0f}")
+        # The only count validate prints: shown as the publishing gate shows a lone total.
+        total = ds.need.total
+        shown = "under 5" if 0 < total < settings.SUPPRESSION_THRESHOLD else f"{total:,.0f}"
+        print(f"need: {ds.need.kind}, total {shown}")
     for rep in ds.reports:
         print(rep.summary())
     for line in ds.provenance():
