@@ -85,6 +85,7 @@ VIEWS = [
     "Coverage curve",
     "Across the week",
     "Plan & what-if",
+    "Equipment & treatment",
     "Downloads",
     "About the data",
 ]
@@ -929,6 +930,8 @@ def main() -> None:
         week_tab(ds, data_key, result, pub)
     elif view == "Plan & what-if":
         plan_tab(ds, data_key, result, pub, sp, pp, k)
+    elif view == "Equipment & treatment":
+        supply_tab(ds, data_key, result, pub)
     elif view == "Downloads":
         cells, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
         downloads_tab(pub, result, pp, (cells, hs, data_key != "demo"))
@@ -1073,6 +1076,99 @@ def proposals_table(sp: SitePlan | None, pp: PublishedPlan | None, k: int, key: 
         selection_mode="single-row",
         key=key,
     )
+
+
+BAND_COLOURS = {"low": "#d7301f", "medium": "#fdae61", "high": "#1a9850"}
+
+
+def supply_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Published) -> None:
+    """Equipment per person who injects and met need, beside travel coverage (published)."""
+    from harmreach.analysis.equipment import run_equipment, run_met_need
+    from harmreach.geo.activity import DEMO_ACTIVITY, read_activity
+    from harmreach.geo.treatment import DEMO_TREATMENT, read_treatment
+
+    demo = data_key == "demo"
+    c = st.columns(2)
+    act_up = c[0].file_uploader("Site activity (CSV, XLSX)", type=["csv", "xlsx"], key="up_act")
+    tr_up = c[1].file_uploader(
+        "People in treatment (area_code, in_treatment)", type=["csv", "xlsx"], key="up_tr"
+    )
+    act_src = (
+        Source(act_up.name, data=act_up.getvalue()) if act_up else (DEMO_ACTIVITY if demo else None)
+    )
+    tr_src = (
+        Source(tr_up.name, data=tr_up.getvalue()) if tr_up else (DEMO_TREATMENT if demo else None)
+    )
+    if act_src is None and tr_src is None:
+        st.info(
+            "Upload site activity (syringes given out per site and period) and people in "
+            "treatment per area to see equipment coverage and met need."
+        )
+        return
+    try:
+        table = pd.DataFrame({"area_code": pub.table["area_code"], "Area": pub.table["area_name"]})
+        table["Share within reach"] = pub.table["share_covered"].map(pct).to_numpy()
+        m = st.columns(2)
+        bands = None
+        if act_src is not None:
+            act = read_activity(act_src, site_ids=ds.sites["site_id"])
+            eq = run_equipment(ds, act, result.params, surface=result.need_info)
+            pe = publish.equipment(pub, eq)
+            m[0].metric(
+                "Syringes per person who injects a year",
+                "hidden" if pe.county_per_pwid is None else f"{pe.county_per_pwid:,.0f}",
+                help="WHO/UNODC/UNAIDS: low < 100, medium 100-200, high > 200 (2030 target 300)",
+            )
+            m[0].caption(f"WHO band: {pe.county_band or 'hidden'}")
+            t = pe.table
+            table["Syringes per person who injects"] = t["syringes_per_pwid"].map(num).to_numpy()
+            table["WHO band"] = t["band"].fillna("—").to_numpy()
+            bands = t.set_index("area_code")["band"]
+            if act.illustrative:
+                st.warning("The site activity is ILLUSTRATIVE (invented for the demo).")
+        if tr_src is not None:
+            tr = read_treatment(tr_src, area_codes=ds.areas["area_code"])
+            mn = run_met_need(ds, tr.by_area, surface=result.need_info)
+            pm = publish.met_need(pub, mn)
+            share = pm.table.set_index("area_code").loc["ALL", "met_need"]
+            m[1].metric("Met need (in treatment ÷ estimated need)", pct(share))
+            table["In treatment"] = pm.table["in_treatment"].map(num).to_numpy()
+            table["Met need"] = pm.table["met_need"].map(pct).to_numpy()
+            if tr.illustrative:
+                st.warning("The treatment counts are ILLUSTRATIVE (invented for the demo).")
+        for ref in ds.references:
+            st.caption("Published reference: " + app_message(ref))
+    except InputError as exc:
+        st.error("Problem with the input: " + app_message(exc.one_line()))
+        return
+    if bands is not None:
+        areas = pub.areas.to_crs(settings.WGS84_EPSG)
+        fmap = folium.Map(tiles=None, prefer_canvas=True)
+        for _, a in areas.iterrows():
+            band = bands.get(a["area_code"])
+            colour = BAND_COLOURS.get(str(band), SUPPRESSED_COLOUR)
+            folium.GeoJson(
+                a.geometry.__geo_interface__,
+                style_function=lambda _f, col=colour: {
+                    "fillColor": col,
+                    "color": "#333",
+                    "weight": 1,
+                    "fillOpacity": 0.7,
+                },
+                tooltip=safe_html(f"{a['area_name']}: {band or 'not shown'}"),
+            ).add_to(fmap)
+        x0, y0, x1, y1 = areas.total_bounds
+        fmap.fit_bounds([[y0, x0], [y1, x1]])
+        st.markdown(
+            "**WHO band of syringes per person who injects**: red low (< 100), amber medium "
+            "(100-200), green high (> 200), grey not shown"
+        )
+        st_folium(fmap, height=420, returned_objects=[], key="supply_map")
+    st.markdown(
+        "**Near a site, and served?** Travel coverage beside equipment and treatment: an "
+        "area near a site but in the low band, or with low met need, is reached poorly."
+    )
+    st.dataframe(table.drop(columns="area_code"), hide_index=True, width="stretch")
 
 
 def areas_tab(pub: Published, result: CoverageResult) -> None:

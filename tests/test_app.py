@@ -64,7 +64,15 @@ def test_time_of_week_and_types(app):
 
 @pytest.mark.parametrize(
     "view",
-    ["Areas", "Coverage curve", "Across the week", "Plan & what-if", "Downloads", "About the data"],
+    [
+        "Areas",
+        "Coverage curve",
+        "Across the week",
+        "Plan & what-if",
+        "Equipment & treatment",
+        "Downloads",
+        "About the data",
+    ],
 )
 def test_every_view(app, view):
     app.segmented_control[0].set_value(view).run()
@@ -255,3 +263,16 @@ def test_any_english_area_by_name(app):
     assert "Slough" in text
     assert "built in, real" in text and "estimated" in text
     assert "Worcestershire" not in " ".join(x.value for x in app.info)
+
+
+def test_equipment_and_met_need_view(app):
+    app.segmented_control[0].set_value("Equipment & treatment").run()
+    assert not app.exception
+    assert metric(app, "Syringes per person who injects").replace(",", "").isdigit()
+    # Met need from the demo files themselves: people in treatment ÷ the demo need.
+    data = ROOT / "data"
+    treated = pd.read_csv(data / "need" / "treatment.csv")["in_treatment"].sum()
+    need = pd.read_csv(data / "need" / "district_need.csv")["need"].sum()
+    assert metric(app, "Met need") == f"{100 * treated / need:.1f}%"
+    warn = " ".join(w.value for w in app.warning)
+    assert "activity is ILLUSTRATIVE" in warn and "treatment counts are ILLUSTRATIVE" in warn
