@@ -246,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Long steps say what they are doing even without -v: reading large files, building a
+    # place from national data, parsing a street network.
+    for name in ("harmreach.geo.tables", "harmreach.geo.places", "harmreach.geo.network"):
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         return int(args.func(args))
     except InputError as exc:
