@@ -1121,7 +1121,11 @@ def supply_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Publishe
             )
             m[0].caption(f"WHO band: {pe.county_band or 'hidden'}")
             t = pe.table
-            table["Syringes per person who injects"] = t["syringes_per_pwid"].map(num).to_numpy()
+            table["Syringes per person who injects"] = (
+                t["syringes_per_pwid"]
+                .map(lambda x: "hidden" if x != x else (num(x) if x == round(x) else f"{x:.1f}"))
+                .to_numpy()
+            )
             table["WHO band"] = t["band"].fillna("—").to_numpy()
             bands = t.set_index("area_code")["band"]
             if act.illustrative:

@@ -39,6 +39,20 @@ def _round10(x: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(x, float) / 10.0) * 10.0
 
 
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
+
+
+def _per_pwid_text(x: pd.Series) -> np.ndarray:
+    """Whole syringes, but never rounded across a WHO band edge (99.6 stays 99.6, not 100)."""
+    v = x.astype(float).to_numpy()
+    r = np.round(v)
+    low_edge = (v < 100) & (r >= 100)
+    high_edge = (v > 200) & (r <= 200)
+    r = np.where(low_edge, np.floor(v * 10) / 10, r)
+    return np.where(high_edge, np.ceil(v * 10) / 10, r)
+
+
 @dataclass
 class PublishedEquipment:
     """Equipment coverage as it may leave the tool."""
@@ -57,7 +71,7 @@ class PublishedEquipment:
         if self.county_per_pwid is None:
             return "syringes per person who injects per year: hidden (need too small to publish)"
         return (
-            f"syringes per person who injects per year: {self.county_per_pwid:,.0f} "
+            f"syringes per person who injects per year: {_fmt(self.county_per_pwid)} "
             f"({self.county_band})"
         )
 
@@ -69,7 +83,7 @@ def equipment(pub: object, eq: object) -> PublishedEquipment:
     ok = t["area_code"].map(need).notna().to_numpy() & t["need"].gt(0).to_numpy()
     out = pd.DataFrame({"area_code": t["area_code"], "area_name": t["area_name"]})
     out["syringes_per_year"] = np.where(ok, _round10(t["syringes_per_year"]), np.nan)
-    out["syringes_per_pwid"] = np.where(ok, np.round(t["syringes_per_pwid"].astype(float)), np.nan)
+    out["syringes_per_pwid"] = np.where(ok, _per_pwid_text(t["syringes_per_pwid"]), np.nan)
     out["band"] = t["band"].where(t["band"].notna(), None)
     out["meets_2030_target"] = np.where(ok, t["meets_2030_target"], None)
     all_ok = bool(ok[t["area_code"].eq(TOTAL).to_numpy()].all())
@@ -89,7 +103,9 @@ def equipment(pub: object, eq: object) -> PublishedEquipment:
     return PublishedEquipment(
         table=out,
         sites=sites,
-        county_per_pwid=float(np.round(row["syringes_per_pwid"])) if all_ok else None,
+        county_per_pwid=float(_per_pwid_text(pd.Series([row["syringes_per_pwid"]]))[0])
+        if all_ok
+        else None,
         county_band=row["band"] if all_ok else None,
         supplied=float(_round10(eq.supplied)),  # type: ignore[attr-defined]
         unattributed=float(_round10(eq.unattributed)),  # type: ignore[attr-defined]

@@ -205,11 +205,8 @@ def _supply_lines(
         )
         lines.append(f"{'area':<28}{'syringes/PWID':>14}{'band':>9}")
         for _, r in pe.table.iloc[:-1].iterrows():
-            v = (
-                "hidden"
-                if r["syringes_per_pwid"] != r["syringes_per_pwid"]
-                else f"{r['syringes_per_pwid']:,.0f}"
-            )
+            x = r["syringes_per_pwid"]
+            v = "hidden" if x != x else (f"{x:,.0f}" if x == round(x) else f"{x:,.1f}")
             lines.append(f"{str(r['area_name'])[:27]:<28}{v:>14}{str(r['band'] or ''):>9}")
         lines += [f"note: {n}" for n in pe.notes]
         t = pe.table.rename(columns={"band": "who_band"})

@@ -83,3 +83,10 @@ def test_equipment_numbers_only_beside_published_need() -> None:
     assert t.loc["B", "syringes_per_year"] == 6000 and t.loc["B", "syringes_per_pwid"] == 150
     assert "pwid_need" not in pe.table.columns and "pwid_in_reach" not in pe.sites.columns
     assert pe.headline() == "syringes per person who injects per year: 152 (medium)"
+
+
+def test_figures_are_not_rounded_across_a_band_edge() -> None:
+    from harmreach.analysis.publish_supply import _per_pwid_text
+
+    out = _per_pwid_text(pd.Series([99.6, 99.4, 150.5, 200.2, 200.0, 199.7]))
+    assert out.tolist() == [99.6, 99.0, 150.0, 200.2, 200.0, 200.0]
