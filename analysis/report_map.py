@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -15,7 +16,9 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from harmreach.analysis.layers import Layers  # noqa: E402
+if TYPE_CHECKING:  # only for the annotation: the map draws what the gate published
+    from harmreach.analysis.publish import Published
+
 
 TYPE_COLOURS = {
     "pharmacy": "#2e7d32",
@@ -71,7 +74,7 @@ def _scale_bar(ax: plt.Axes) -> None:
 
 
 def report_map(
-    layers: Layers, title: str, fmt: str = "png", proposed: object | None = None
+    layers: Published, title: str, fmt: str = "png", proposed: object | None = None
 ) -> bytes:
     """Render districts by band of share covered, gaps, hotspots, sites and numbered proposals.
 

@@ -112,17 +112,16 @@ def test_threshold_counts_exactly_at_the_threshold():
 
 
 def test_demo_gaps_follow_the_rules(demo_run):
-    from harmreach.analysis.layers import build_layers
+    from harmreach.analysis import publish
     from harmreach.analysis.scenario import site_xy
 
     ds, result = demo_run
-    layers = build_layers(ds, result)
-    g = layers.gaps
+    g, ranks = publish.raw_gaps(ds, result)  # the gaps the gate publishes, before rounding
+    meta = publish.coverage(ds, result, gaps=(g, ranks)).metadata
     d = result.demand
     assert 0 < len(g) < 200
     assert (g["need"] >= result.params.suppress).all()
     # one district per gap, from the demand points themselves
-    ranks = layers.demand["gap"].to_numpy()
     codes = d["area_code"].to_numpy()
     for r in g["rank"]:
         assert len(set(codes[ranks == r])) == 1
@@ -135,8 +134,8 @@ def test_demo_gaps_follow_the_rules(demo_run):
     unc = (d["nearest_min"] > result.params.minutes) & (d["need"] > 0)
     in_gaps = d["need"][unc & (ranks > 0)].sum()
     assert in_gaps == pytest.approx(g["need"].sum())
-    assert layers.metadata["gaps_count"] == len(g)
-    assert layers.metadata["smaller_clusters"] > 0
+    assert meta["gaps_count"] == len(g)
+    assert meta["smaller_clusters"] > 0
     assert g.geometry.is_valid.all()
     assert {"centre_lon", "centre_lat"} <= set(g.columns)
     assert g["centre_lon"].between(-3, -1.5).all() and g["centre_lat"].between(51.9, 52.6).all()
