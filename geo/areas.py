@@ -150,11 +150,11 @@ def read_areas(
             fix="merge the parts into one multipolygon per area, or pick a unique code column.",
         )
     if crs is None:
-        x0, y0, x1, y1 = gdf.to_crs(settings.WGS84_EPSG).total_bounds
+        x0, y0, x1, y1 = crsmod.to_crs(gdf, settings.WGS84_EPSG).total_bounds
         target = crsmod.analysis_crs((x0, y0, x1, y1))
     else:
         target = CRS.from_user_input(crs)
-    geoms = gdf.geometry.to_crs(target).values
+    geoms = crsmod.to_crs(gdf.geometry, target).values
     geoms = repair_polygons(geoms, codes.to_numpy(), gdf.index.to_numpy(), src.name, notes)
     out = gpd.GeoDataFrame(
         {

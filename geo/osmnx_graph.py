@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 from harmreach.geo.network import StreetNetwork, drive_speeds_kph, network_from_arrays
@@ -52,8 +53,8 @@ def network_from_graph(
     src_crs = CRS.from_user_input(getattr(graph, "graph", {}).get("crs", settings.WGS84_EPSG))
     target = CRS.from_user_input(crs or settings.BNG_EPSG)
     if src_crs != target:
-        tr = Transformer.from_crs(src_crs, target, always_xy=True)
-        xy = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+        # OSTN15 for OSMnx's usual WGS84 -> BNG (pyproj alone is a ~5 m Helmert here).
+        xy = np.column_stack(crsmod.transform_xy(src_crs, target, xy[:, 0], xy[:, 1]))
     rows = []
     for a, b, d in graph.edges(data=True):  # type: ignore[attr-defined]
         if "length" not in d:

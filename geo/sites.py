@@ -318,7 +318,7 @@ def read_sites(
                 ok = ok & ~degrees
         m = ok
         if m.any():
-            pts = geom[m].to_crs(target)
+            pts = crsmod.to_crs(geom[m], target)
             x[m], y[m] = pts.x.to_numpy(), pts.y.to_numpy()
             source_of[m] = "geometry"
         if study_area is None and m.any():
@@ -386,7 +386,7 @@ def read_sites(
             valid &= ingb
         else:
             # Against the study area's extent: a swapped pair lands inside it when flipped.
-            x0, y0, x1, y1 = study_area.to_crs(settings.WGS84_EPSG).total_bounds
+            x0, y0, x1, y1 = crsmod.to_crs(study_area, settings.WGS84_EPSG).total_bounds
             pad = 0.3  # degrees, about 20-30 km
 
             def inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -453,7 +453,7 @@ def read_sites(
         )
 
     if study_area is not None:
-        x0, y0, x1, y1 = study_area.to_crs(target).total_bounds
+        x0, y0, x1, y1 = crsmod.to_crs(study_area, target).total_bounds
         m = STUDY_MARGIN_M
         far = ~np.isnan(x) & ((x < x0 - m) | (x > x1 + m) | (y < y0 - m) | (y > y1 + m))
         for i in np.flatnonzero(far):
