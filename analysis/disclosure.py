@@ -225,6 +225,19 @@ def protect(
     small = (np.round(v, 6) > 0) & (np.round(v, 6) < threshold)
 
     degree = np.array([len(g) for g in of_cell], dtype=np.int64)
+    import scipy.sparse as sp
+
+    lens = np.array([len(m) for m in members], dtype=np.int64)
+    incidence = sp.csr_matrix(
+        (
+            np.ones(int(lens.sum()), np.int64),
+            (
+                np.repeat(np.arange(len(members)), lens),
+                np.concatenate(members or [np.zeros(0, np.int64)]),
+            ),
+        ),
+        shape=(len(members), n),
+    )
 
     def cost(c: int) -> tuple[int, float]:
         # Hiding a cell in fewer relations cascades less; then the smaller the better.
@@ -234,8 +247,8 @@ def protect(
         """Which cells are known (published or worked out), and the relation that gave each."""
         det = ~h
         via = np.full(n, -1)
-        unknown = np.array([int((~det[m]).sum()) for m in members], dtype=np.int64)
-        queue = [g for g in range(len(members)) if unknown[g] == 1]
+        unknown = np.asarray(incidence @ h.astype(np.int64)).ravel()
+        queue = np.flatnonzero(unknown == 1).tolist()
         while queue:
             g = queue.pop()
             if unknown[g] != 1:
@@ -311,7 +324,10 @@ def protect(
                         return int(cand)
                 if tried >= 12:
                     break
-            return int(levels[0][0])
+            # no single cell does: the cheapest set that does, from a linear program
+            return _lp_fix(v, members[:n_base], hid, virt, frz, c, threshold, precision) or int(
+                levels[0][0]
+            )
 
         fix = None
         for c in np.flatnonzero(det & hid):
@@ -334,12 +350,23 @@ def protect(
                     if fix is not None:
                         break
         if fix is None:
-            fix = _exact_check(v, members, hid, virt, small, frz, cost, max_cells=exact_max)
+            fix = _exact_check(
+                v,
+                members[:n_base],
+                hid,
+                virt,
+                small,
+                frz,
+                cost,
+                max_cells=exact_max,
+                threshold=threshold,
+                half=precision,
+            )
         if fix is None and lp_max and len(v) <= lp_max:
             fix = _lp_check(v, members[:n_base], hid, virt, small, frz, cost, threshold, precision)
         if fix is None:
             return hid
-        hid[fix] = True  # one cell per pass: fixes found together often overlap
+        hid[fix] = True  # one cell (or one set) per pass: fixes found together often overlap
     return hid  # pragma: no cover - every pass hides at least one more cell
 
 
@@ -394,7 +421,9 @@ def _determined(members: list[np.ndarray], hid: np.ndarray) -> np.ndarray:
     return out
 
 
-def _exact_check(v, members, hid, virt, small, frz, cost, *, max_cells: int) -> int | None:
+def _exact_check(
+    v, members, hid, virt, small, frz, cost, *, max_cells: int, threshold: float, half: float
+) -> int | list[int] | None:
     """A cell to hide when a hidden cell is worked out by combining relations (or None)."""
     if hid.sum() > max_cells:
         return None
@@ -415,13 +444,108 @@ def _exact_check(v, members, hid, virt, small, frz, cost, *, max_cells: int) -> 
         trial[cand] = True
         if not _determined(members, trial)[target]:
             return cand
-    return min(near, key=cost) if near else None
+    return _lp_fix(v, members, hid, virt, frz, target, threshold, half) or (
+        min(near, key=cost) if near else None
+    )
 
 
-def _lp_widths(v, members, hid, targets, fixed_half: float = 0.5):
-    """Interval of each target cell under the relations, non-negativity and published values."""
+#: Variables are capped here in range programs so that none is unbounded (a range this
+#: wide is as good as infinite against a threshold of a few people).
+_BIG = 1e9
+
+
+def narrow_targets(
+    targets: np.ndarray,
+    threshold: float,
+    *,
+    a_ub: object = None,
+    b_ub: np.ndarray | None = None,
+    a_eq: object = None,
+    b_eq: np.ndarray | None = None,
+    lo: np.ndarray | float = 0.0,
+    hi: np.ndarray | float | None = None,
+    known: np.ndarray | None = None,
+    rng_seed: int = 0,
+) -> dict[int, float]:
+    """Targets whose range over a polytope is narrower than ``threshold``, with that width.
+
+    The polytope is ``a_ub x <= b_ub, a_eq x = b_eq, lo <= x <= hi``; a target is a row of
+    ``targets`` (coefficients over ``x``). The exact range of one target takes two linear
+    programs; solving them for every target is what made the gate slow (thousands of
+    programs on a national run). Any two feasible points bound a target's range from
+    below, so the programs are first spent on *aggregate* objectives (the sum of the
+    targets still in doubt, both ways, then random signs): each vertex found widens many
+    targets' observed spread at once, and a target whose spread already reaches the
+    threshold is safe without a program of its own. Only the targets left in doubt get
+    their own pair, whose optima are exact. ``known`` is a feasible point (the true values)
+    to start from.
+
+    Returns
+    -------
+    dict
+        Index of each target narrower than the threshold → its exact width.
+    """
     import scipy.sparse as sp
     from scipy.optimize import linprog
+
+    tmat = sp.csr_matrix(targets)
+    k, n = tmat.shape
+    lo_ = np.broadcast_to(np.asarray(lo, float), (n,))
+    hi_ = np.full(n, _BIG) if hi is None else np.minimum(np.broadcast_to(hi, (n,)), _BIG)
+    bounds = np.column_stack([lo_, hi_])
+
+    def solve(c: np.ndarray) -> np.ndarray | None:
+        r = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        return r.x if r.status == 0 else None
+
+    lo_seen = np.full(k, np.inf)
+    hi_seen = np.full(k, -np.inf)
+
+    def see(x: np.ndarray | None) -> None:
+        if x is None:
+            return
+        y = tmat @ x
+        np.minimum(lo_seen, y, out=lo_seen)
+        np.maximum(hi_seen, y, out=hi_seen)
+
+    if known is not None:
+        see(np.asarray(known, float))
+    tol = threshold - 1e-6
+    rng = np.random.default_rng(rng_seed)
+    doubt = np.flatnonzero(hi_seen - lo_seen < tol)
+    for round_ in range(4):
+        if len(doubt) <= 2:
+            break
+        if round_ < 2:
+            w = np.ones(len(doubt))
+        else:
+            w = rng.choice([-1.0, 1.0], len(doubt))
+        c = np.asarray(tmat[doubt].T @ w).ravel()
+        see(solve(c))
+        see(solve(-c))
+        left = np.flatnonzero(hi_seen - lo_seen < tol)
+        if len(left) == len(doubt):
+            break
+        doubt = left
+    out: dict[int, float] = {}
+    for t in doubt:
+        if hi_seen[t] - lo_seen[t] >= tol:
+            continue  # widened by an earlier target's optima
+        c = tmat[t].toarray().ravel()
+        a, b = solve(c), solve(-c)
+        if a is None or b is None:
+            continue  # no feasible point: nothing is pinned
+        see(a)
+        see(b)
+        width = float(c @ b - c @ a)
+        if width < tol:
+            out[int(t)] = width
+    return out
+
+
+def _lp_narrow(v, members, hid, targets, threshold, fixed_half: float = 0.5) -> dict[int, float]:
+    """Targets left a range narrower than the threshold by the relations and published values."""
+    import scipy.sparse as sp
 
     n = len(v)
     rows, cols, vals = [], [], []
@@ -431,22 +555,17 @@ def _lp_widths(v, members, hid, targets, fixed_half: float = 0.5):
             cols.append(int(c))
             vals.append(1.0 if k == 0 else -1.0)
     a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
-    b_eq = np.zeros(len(members))
     pub = ~hid
     lo = np.where(pub, np.maximum(v - fixed_half, 0.0), 0.0)
     hi = np.where(pub, v + fixed_half, np.inf)
-    bounds = list(zip(lo, [None if not np.isfinite(h) else h for h in hi], strict=True))
-    out = {}
-    for t in targets:
-        c = np.zeros(n)
-        c[t] = 1.0
-        a = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        b = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        if a.status != 0:
-            continue
-        top = np.inf if b.status == 3 else -b.fun
-        out[t] = (a.fun, top)
-    return out
+    tmat = sp.csr_matrix(
+        (np.ones(len(targets)), (np.arange(len(targets)), np.asarray(targets, int))),
+        shape=(len(targets), n),
+    )
+    narrow = narrow_targets(
+        tmat, threshold, a_eq=a_eq, b_eq=np.zeros(len(members)), lo=lo, hi=hi, known=v
+    )
+    return {int(targets[i]): w for i, w in narrow.items()}
 
 
 def _lp_check(v, members, hid, virt, small, frz, cost, threshold, half) -> int | None:
@@ -454,14 +573,14 @@ def _lp_check(v, members, hid, virt, small, frz, cost, threshold, half) -> int |
     targets = [int(c) for c in np.flatnonzero(hid & (~virt | small)) if v[c] > 1e-9 or not virt[c]]
     if not targets:
         return None
-    widths = _lp_widths(v, members, hid, targets, half)
-    bad = [t for t, (a, b) in widths.items() if b - a < threshold - 1e-6 and (v[t] > 1e-9)]
+    narrow = _lp_narrow(v, members, hid, targets, threshold, half)
+    bad = [t for t in targets if t in narrow and v[t] > 1e-9]
     if not bad:
         return None
     target = bad[0]
     near: set[int] = set()
     for m in members:
-        if target in m or hid[m].sum() > 0 and target in m:
+        if target in m:
             near.update(
                 int(c) for c in m if not hid[c] and not frz[c] and not virt[c] and v[c] > 1e-9
             )
@@ -474,7 +593,77 @@ def _lp_check(v, members, hid, virt, small, frz, cost, threshold, half) -> int |
     for cand in sorted(near, key=cost)[:8]:
         trial = hid.copy()
         trial[cand] = True
-        w = _lp_widths(v, members, trial, [target], half).get(target)
-        if w is None or w[1] - w[0] >= threshold - 1e-6:
+        if target not in _lp_narrow(v, members, trial, [target], threshold, half):
             return cand
-    return min(near, key=cost) if near else None
+    return _lp_fix(v, members, hid, virt, frz, target, threshold, half) or (
+        min(near, key=cost) if near else None
+    )
+
+
+def _lp_fix(v, members, hid, virt, frz, target, threshold, half) -> list[int] | None:
+    """The cells to hide so that ``target`` ranges over at least the threshold (or None).
+
+    Two copies of the table, ``up`` and ``down``, must both satisfy every relation and
+    non-negativity, keep each cell already decided within its rounding, and differ by the
+    threshold at the target; a published cell may take another value only at a cost (per
+    cell, by how far it moves). The cells that move are the ones to hide: with them hidden,
+    both copies are consistent with what is published, so the target is left a range of
+    at least the threshold. A linear program (HiGHS) finds the cheapest such pair: this is
+    the textbook optimal secondary suppression (as in tau-argus), relaxed to L1, which
+    replaces hiding one cheap cell at a time when no single cell is enough (that cascaded:
+    Slough's wards lost 60 figures to five small counts).
+    """
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    n = len(v)
+    if not members:
+        return None
+    rows, cols, vals = [], [], []
+    for r, m in enumerate(members):
+        for k, c in enumerate(m):
+            rows.append(r)
+            cols.append(int(c))
+            vals.append(1.0 if k == 0 else -1.0)
+    a = sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
+    free = np.flatnonzero(~hid & ~frz & ~virt)  # published now, may still be hidden
+    nf = len(free)
+    # variables: up (n), down (n), then per free cell: up+, up-, down+, down- deviations
+    nv = 2 * n + 4 * nf
+    zero = sp.csr_matrix((len(members), n))
+    eq_rel = sp.vstack([sp.hstack([a, zero]), sp.hstack([zero, a])])
+    eq_rel = sp.hstack([eq_rel, sp.csr_matrix((2 * len(members), 4 * nf))])
+    sel = sp.csr_matrix((np.ones(nf), (np.arange(nf), free)), shape=(nf, n))
+    eye = sp.identity(nf, format="csr")
+    znf = sp.csr_matrix((nf, n))
+    zdev = sp.csr_matrix((nf, 2 * nf))
+    dev_up = sp.hstack([sel, znf, -eye, eye, zdev])
+    dev_dn = sp.hstack([znf, sel, zdev, -eye, eye])
+    a_eq = sp.vstack([eq_rel, dev_up, dev_dn]).tocsr()
+    b_eq = np.concatenate([np.zeros(2 * len(members)), v[free], v[free]])
+    # up[target] - down[target] >= threshold
+    a_ub = sp.csr_matrix(([-1.0, 1.0], ([0, 0], [target, n + target])), shape=(1, nv))
+    b_ub = np.array([-float(threshold)])
+    lo = np.zeros(nv)
+    hi = np.full(nv, _BIG)
+    fixed = ~hid & ~virt & frz  # decided: within rounding
+    for off in (0, n):
+        lo[off : off + n] = np.where(fixed, np.maximum(v - half, 0.0), 0.0)
+        hi[off : off + n] = np.where(fixed, v + half, _BIG)
+    # moving a cell costs 1 per person moved, plus a little per cell (fewer, larger moves)
+    cost = np.zeros(nv)
+    cost[2 * n :] = 1.0
+    res = linprog(
+        cost,
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=b_eq,
+        bounds=np.column_stack([lo, hi]),
+        method="highs",
+    )
+    if res.status != 0:
+        return None
+    d = res.x[2 * n :].reshape(4, nf)
+    moved = free[(np.abs(d) > 1e-7).any(axis=0)]
+    return [int(c) for c in moved] or None
