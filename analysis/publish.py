@@ -93,8 +93,9 @@ import numpy as np
 import pandas as pd
 
 from harmreach.analysis import coverage as cov
-from harmreach.analysis.disclosure import protect
+from harmreach.analysis.disclosure import narrow_targets, protect
 from harmreach.analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset
 from harmreach.geo.errors import InputError
@@ -249,10 +250,20 @@ class _Ledger:
             if extra is None:
                 return
             prev = self.hidden.copy()
-            prev[extra] = True
+            if extra < 0:
+                # a hidden figure that what is already published pins anyway (an add-on
+                # whose earlier cells cannot change): hiding it protects nothing, so it is
+                # shown, and decided
+                prev[~extra] = False
+                frz[~extra] = True
+            else:
+                prev[extra] = True
 
     def verify(self) -> int | None:
         """Audit the publication over the demand points; a cell to hide more, or None.
+
+        A negative return ``~c`` names a hidden cell (not small) that frozen, published
+        cells already pin: it is to be shown, since hiding it hides nothing.
 
         The relations above are what the gate knows in general; the points are what an
         attacker can combine (an area's part of a curve step, of a gap, of a plan step).
@@ -262,8 +273,6 @@ class _Ledger:
         published cells; one narrower than the threshold is widened by hiding the
         cheapest cell that does so.
         """
-        from scipy.optimize import linprog
-
         if self.need is None or not self.masks or self.thr <= 0:
             return None
         real = [c for c in self.masks if not self.virtual[c]]
@@ -300,7 +309,7 @@ class _Ledger:
 
         def row(m: np.ndarray) -> np.ndarray:
             r = np.zeros(n_atoms)
-            r[np.unique(inv[m])] = 1.0
+            r[inv[m]] = 1.0
             return r
 
         half = self.precision
@@ -315,53 +324,56 @@ class _Ledger:
                 band_rows.append(-r_)
                 band_ub.append(-lo_)
 
-        def width(target: np.ndarray, hidden_more: int | None = None) -> float:
+        truth = np.bincount(inv, weights=self.need, minlength=n_atoms)
+
+        def narrow(masks: list[np.ndarray], hidden_more: int | None = None) -> dict[int, float]:
             keep = [i for i, c in enumerate(pub) if c != hidden_more]
-            if keep:
-                a_ub = np.vstack([pub_rows[i] for i in keep] + [-pub_rows[i] for i in keep])
-                b_ub = np.concatenate(
-                    [
-                        [self.values[pub[i]] + half for i in keep],
-                        [-max(self.values[pub[i]] - half, 0.0) for i in keep],
-                    ]
-                )
-            else:
-                a_ub = b_ub = None
-            if band_rows:
-                a_ub = np.vstack(band_rows) if a_ub is None else np.vstack([a_ub, *band_rows])
-                b_ub = np.asarray(band_ub) if b_ub is None else np.concatenate([b_ub, band_ub])
-            c_ = row(target)
-            lo = linprog(c_, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
-            hi = linprog(-c_, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
-            if lo.status != 0:
-                return np.inf
-            return np.inf if hi.status == 3 else -hi.fun - lo.fun
+            rows_ = [pub_rows[i] for i in keep] + [-pub_rows[i] for i in keep] + band_rows
+            ub = (
+                [self.values[pub[i]] + half for i in keep]
+                + [-max(self.values[pub[i]] - half, 0.0) for i in keep]
+                + band_ub
+            )
+            return narrow_targets(
+                np.vstack([row(m) for m in masks]),
+                self.thr,
+                a_ub=np.vstack(rows_) if rows_ else None,
+                b_ub=np.asarray(ub) if rows_ else None,
+                known=truth,
+            )
 
         # hiding more only widens intervals: a target found safe stays safe in this solve
         safe = getattr(self, "_safe", set())
+        todo = []
         for kind, m, true, owners in targets:
             if kind == "hidden" and abs(true) < 1e-9:
                 continue
             key = kind.encode() + np.packbits(m).tobytes()
-            if key in safe:
-                continue
-            if width(m) >= self.thr - 1e-6:
+            if key not in safe:
+                todo.append((key, kind, m, owners))
+        if not todo:
+            return None
+        bad = narrow([t[2] for t in todo])
+        for i, (key, *_rest) in enumerate(todo):
+            if i not in bad:
                 safe.add(key)
-                continue
+        self._safe = safe
+        for i in sorted(bad):
+            _, kind, m, owners = todo[i]
             frozen = set(range(self.frozen))
             if kind == "difference":
-                cands = [c for c in owners if c not in frozen]
+                cands = sorted((c for c in owners if c not in frozen), key=lambda c: self.values[c])
             else:
                 # overlapping cells first; then any (a complement pins just as well)
                 free = [c for c in pub if c not in frozen]
                 cands = sorted(free, key=lambda c: (not (self.masks[c] & m).any(), self.values[c]))
-            if kind == "difference":
-                cands = sorted(cands, key=lambda c: self.values[c])
             for c in cands[:10]:
-                if width(m, hidden_more=c) >= self.thr - 1e-6:
+                if not narrow([m], hidden_more=c):
                     return c
             if cands:
                 return cands[0]
+            if kind == "hidden" and not self.small(owners[0]):
+                return ~owners[0]  # pinned by frozen cells alone: known already, so shown
         return None
 
     def cover_cell(
@@ -527,6 +539,7 @@ class Published:
     hotspots: gpd.GeoDataFrame | None = None
     hotspot_cells: gpd.GeoDataFrame | None = None
     proposals: gpd.GeoDataFrame | None = None
+    hotspot_areas: gpd.GeoDataFrame | None = None
     ledger: _Ledger | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, gpd.GeoDataFrame]:
@@ -538,6 +551,8 @@ class Published:
             out["hotspot_cells"] = self.hotspot_cells
         if self.proposals is not None:
             out["proposals"] = self.proposals
+        if self.hotspot_areas is not None:
+            out["hotspot_areas"] = self.hotspot_areas
         return out
 
     def count(self, x: float, *, cell: str | None = None) -> float:
@@ -854,11 +869,11 @@ def coverage(
             gpub.insert(min(5, len(gpub.columns)), "area_name", gpub["area_code"].map(names))
     gpub = gpub.drop(columns=[c for c in ("centre_x", "centre_y") if c in gpub.columns])
     if "centre_lon" not in g_raw.columns and "centre_x" in g_raw.columns and len(g_raw):
-        ll = gpd.GeoSeries(
-            gpd.points_from_xy(g_raw["centre_x"], g_raw["centre_y"]), crs=ds.crs
-        ).to_crs(settings.WGS84_EPSG)
-        gpub["centre_lon"] = ll.x.round(6).to_numpy()
-        gpub["centre_lat"] = ll.y.round(6).to_numpy()
+        lon, lat = crsmod.to_lonlat(
+            ds.crs, g_raw["centre_x"].to_numpy(float), g_raw["centre_y"].to_numpy(float)
+        )
+        gpub["centre_lon"] = np.round(lon, 6)
+        gpub["centre_lat"] = np.round(lat, 6)
 
     keep = [
         c
@@ -1097,6 +1112,11 @@ class PublishedPlan:
     headlines: dict[str, Headline]
     metadata: dict[str, object]
     suppressed_cells: int = 0
+    #: the running share beside each step, and how to label it
+    share_column: str = "share_covered_after"
+    share_label: str = "covered after"
+    #: what the before/after headlines count
+    what: str = "need covered"
 
 
 def plan(
@@ -1108,39 +1128,69 @@ def plan(
 ) -> PublishedPlan:
     """Publish a site plan (:class:`analysis.planning.SitePlan`) on top of its run.
 
-    ``need_added`` per step is a count (the steps add up to the change in need covered);
-    ``share_covered_after`` is the running share. ``decisions`` (one row per proposal, in
-    order, e.g. from ``analysis.layers.proposal_table``) contributes its other columns.
-    ``step_need_by_area`` (rows: steps in order, columns: area codes; from
-    :func:`step_need_by_area`) tells the gate which areas' need beyond reach each step takes,
-    so that a step cannot be differenced against one area's figures; ``step_masks`` (per
-    step, the demand points it newly reaches) lets the gate audit the plan point by point.
+    ``need_added`` per step is a count: the objective's gain in need (newly within reach of
+    a site; of two sites for ``backup``), so the steps add up to the change in the running
+    count the objective measures, whose share is published beside each step
+    (``share_covered_after``, or ``share_backup_after`` for backup). ``decisions`` (one row
+    per proposal, in order, e.g. from ``analysis.layers.proposal_table``) contributes its
+    other columns. The demand points each step raises (``step_masks``, by default the
+    plan's own ``SitePlan.step_masks``) let the gate audit the plan point by point, and give
+    each area's part of a step (``step_need_by_area`` overrides it), so that a step cannot
+    be differenced against one area's figures.
     """
     led = pub.ledger.extend()
     base = pub.round_to
     idx = led.index
-    n_all, c_all, u_all = (
-        idx[f"areas:{TOTAL}:{c}"] for c in ("need", "need_covered", "need_uncovered")
-    )
     t = site_plan.table.reset_index(drop=True)
+    backup = str(t.attrs.get("objective", getattr(site_plan, "objective", ""))) == "backup"
+    share_col = "share_backup_after" if backup else "share_covered_after"
+    base_col = "need_backup" if backup else "need_covered"
+    if step_masks is None:
+        step_masks = getattr(site_plan, "step_masks", None)
+    n_all = idx[f"areas:{TOTAL}:need"]
+    c_all = idx.get(f"areas:{TOTAL}:{base_col}")
     total = led.values[n_all]
     steps, cums = [], []
     prev = c_all
-    cum_m = led.masks.get(c_all)
+    cum_m = led.masks.get(c_all) if c_all is not None else None
     for i in range(len(t)):
         sm = None
         if step_masks is not None and cum_m is not None and i < len(step_masks):
             sm = np.asarray(step_masks[i], bool)
             cum_m = cum_m | sm
         s = led.add(f"plan:{i + 1}:need_added", t.at[i, "need_added"], mask=sm)
-        cum_v = float(t.at[i, "share_covered_after"]) * total
-        w = led.add(f"plan:{i + 1}:covered_after", cum_v, mask=None if sm is None else cum_m.copy())
-        led.group(w, [prev, s])
+        cum_v = float(t.at[i, share_col]) * total
+        w = led.add(f"plan:{i + 1}:after", cum_v, mask=None if sm is None else cum_m.copy())
+        if prev is not None:
+            led.group(w, [prev, s])
         beyond = led.add(f"plan:{i + 1}:beyond_after", total - cum_v, virtual=True)
         led.group(n_all, [w, beyond])
         steps.append(s)
         cums.append(w)
         prev = w
+    if (
+        step_need_by_area is None
+        and step_masks is not None
+        and led.need is not None
+        and len(step_masks) >= len(steps)
+    ):
+        # each area's part of each step (NaN: no demand point of the area is in the step)
+        codes_ = [k.split(":")[1] for k in idx if k.endswith(":need") and k.startswith("areas:")]
+        codes_ = [c for c in codes_ if c != TOTAL]
+        area_m = {c: led.masks.get(idx[f"areas:{c}:need"]) for c in codes_}
+        rows = []
+        for i in range(len(steps)):
+            sm = np.asarray(step_masks[i], bool)
+            rows.append(
+                [
+                    float(led.need[sm & area_m[c]].sum())
+                    if area_m[c] is not None and (sm & area_m[c]).any()
+                    else np.nan
+                    for c in codes_
+                ]
+            )
+        step_need_by_area = pd.DataFrame(rows, columns=codes_)
+    pool = "covered_single" if backup else "need_uncovered"
     if steps and step_need_by_area is not None and len(step_need_by_area) == len(steps):
         sba = step_need_by_area.reset_index(drop=True)
         per_area: dict[str, list[int]] = {}
@@ -1153,17 +1203,21 @@ def plan(
                 parts.append(x)
                 per_area.setdefault(str(code), []).append(x)
             led.group(s_, parts)
-        for code, parts in per_area.items():
-            u = idx.get(f"areas:{code}:need_uncovered")
-            if u is None:
-                continue
-            rest_a = led.add(
-                f"plan:{code}:rest_beyond",
-                led.values[u] - sum(led.values[x] for x in parts),
-                virtual=True,
-            )
-            led.group(u, [*parts, rest_a])
-    if steps:
+        if not backup:
+            # coverage steps take need from beyond reach (backup steps may also take need
+            # from beyond reach of any site, when two proposals reach it: no such relation)
+            for code, parts in per_area.items():
+                u = idx.get(f"areas:{code}:{pool}")
+                if u is None:
+                    continue
+                rest_a = led.add(
+                    f"plan:{code}:rest_beyond",
+                    led.values[u] - sum(led.values[x] for x in parts),
+                    virtual=True,
+                )
+                led.group(u, [*parts, rest_a])
+    u_all = idx[f"areas:{TOTAL}:need_uncovered"]
+    if steps and not backup:
         rest = led.add(
             "plan:rest_beyond",
             led.values[u_all] - sum(led.values[s] for s in steps),
@@ -1175,12 +1229,15 @@ def plan(
     if decisions is not None and len(decisions) == len(prop):
         dec = decisions.reset_index(drop=True)
         for col in dec.columns:
-            if col not in ("geometry", "need_added", "share_covered_after"):
+            if col not in ("geometry", "need_added", "share_covered_after", "share_backup_after"):
                 prop[col] = dec[col].to_numpy()
     prop["need_added"] = [
         _round_count(led.values[s], base) if led.shown(s) else np.nan for s in steps
     ]
-    prop["share_covered_after"] = [
+    for col in ("share_covered_after", "share_backup_after"):
+        if col in prop.columns:
+            prop = prop.drop(columns=col)
+    prop[share_col] = [
         round(led.values[w] / total, SHARE_DECIMALS)
         if led.shown(w) and led.shown(n_all) and total > 0
         else np.nan
@@ -1189,21 +1246,33 @@ def plan(
     for c in ("x", "y", "candidate"):
         if c in prop.columns:
             prop = prop.drop(columns=c)
-    heads = {"before": pub.headlines["need_covered"]}
+    before_key = "backup" if backup and "backup" in pub.headlines else "need_covered"
+    what = "need within reach of two sites" if backup else "need covered"
+    heads = {"before": pub.headlines.get(before_key, pub.headlines["need_covered"])}
     heads["after"] = (
-        _share_headline(led, "need covered after the plan", cums[-1], n_all, None, base)
+        _share_headline(led, f"{what} after the plan", cums[-1], n_all, None, base)
         if cums
-        else pub.headlines["need_covered"]
+        else heads["before"]
     )
     meta = {
         **pub.metadata,
         "layer": "proposed_sites",
-        "need_covered_before": heads["before"].value,
-        "need_covered_after": heads["after"].value,
+        "plan_objective": "backup" if backup else str(t.attrs.get("objective", "coverage")),
+        "plan_share_column": share_col,
+        f"{base_col}_before": heads["before"].value,
+        f"{base_col}_after": heads["after"].value,
     }
     hidden = led.n_hidden_real(len(pub.ledger.values))
     pub.ledger = led
-    return PublishedPlan(prop, heads, meta, hidden)
+    return PublishedPlan(
+        prop,
+        heads,
+        meta,
+        hidden,
+        share_column=share_col,
+        share_label="two sites after" if backup else "covered after",
+        what=what,
+    )
 
 
 def step_masks(run: CoverageResult, reach: object, order: list[int] | np.ndarray) -> list:
@@ -1480,6 +1549,48 @@ def hotspot_layers(
             out_hs["max_z"] = out_hs["max_z"].astype(float).round(1)
         out_hs.attrs.update(hotspots.attrs)
     return out_cells, out_hs
+
+
+def area_hotspots(pub: Published, raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Publish Gi* hotspots of need per resident among the run's areas (wards, LSOAs).
+
+    ``raw`` is :func:`analysis.hotspots.area_hotspots` of the run's areas (raw need and
+    residents). A z-score is a function of every area's rate, hidden ones included, so
+    z (one decimal) and the rate per 1,000 residents are published only when no area's
+    need is hidden; otherwise each area gets only its class (``hot``, ``not hot``, ``not
+    tested``), one bit that pins no count. Need is the published need of the areas layer.
+    """
+    areas = pub.areas.set_index("area_code")
+    r = raw.set_index(raw["area_code"].astype(str))
+    codes = [c for c in areas.index if c in r.index]
+    need = areas.loc[codes, "need"].astype(float)
+    all_shown = bool(need.notna().all())
+    out = gpd.GeoDataFrame(
+        {
+            "area_code": codes,
+            "area_name": areas.loc[codes, "area_name"].to_numpy(),
+            "hotspot": np.where(
+                ~r.loc[codes, "tested"].to_numpy(bool),
+                "not tested",
+                np.where(r.loc[codes, "hot"].to_numpy(bool), "hot", "not hot"),
+            ),
+            "need": need.to_numpy(),
+        },
+        geometry=areas.loc[codes].geometry.to_numpy(),
+        crs=pub.areas.crs,
+    )
+    if all_shown:
+        out["gi_z"] = r.loc[codes, "gi_z"].astype(float).round(1).to_numpy()
+        res = r.loc[codes, "residents"].astype(float).to_numpy() if "residents" in r else None
+        if res is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["need_per_1000"] = np.where(res > 0, np.round(1000 * need / res, 2), np.nan)
+    out.attrs.update(raw.attrs)
+    out.attrs["published"] = (
+        "class, z and rate" if all_shown else "class only (some area's need is hidden)"
+    )
+    pub.hotspot_areas = out
+    return out
 
 
 # --------------------------------------------------------------------------- notes

@@ -162,6 +162,13 @@ def load_dataset(
         )
     demo = sites is None and areas is None and need is None and area is None
     if demo:
+        if level != "districts":
+            # the demo's illustrative need is per district: it has no ward or LSOA figures
+            raise InputError(
+                f"the demo county reports by district only, not by {level}.",
+                fix=f"for {level} use a real area, e.g. --area Worcestershire --level {level} "
+                "(real residents, estimated need).",
+            )
         return _demo_dataset()
 
     from harmreach.geo.places import build_place, districts_holding, resolve_area

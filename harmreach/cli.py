@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hotspots":
             p.add_argument("--counts", help="client counts by postcode sector/district")
             p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+            p.add_argument(
+                "--by-area",
+                action="store_true",
+                help="Gi* on need per resident among the reporting areas (choose them with "
+                "--level wards|lsoas) instead of on 1 km cells",
+            )
         if name == "coverage":
             p.add_argument(
                 "--close",

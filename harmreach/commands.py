@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from harmreach.analysis import publish
 from harmreach.analysis.exports import export, write_csv, write_geojson
 from harmreach.analysis.publish import Published
 from harmreach.analysis.scenario import CoverageResult, Params, build_engine, run_coverage, site_xy
+from harmreach.geo import crs as crsmod
 from harmreach.geo.dataset import Dataset
 from harmreach.geo.errors import InputError
 
@@ -318,6 +320,54 @@ def gaps(args: argparse.Namespace, ds: Dataset) -> int:
     return 0
 
 
+def _area_hotspots(args: argparse.Namespace, ds: Dataset) -> int:
+    """Hotspots among the reporting areas: Gi* on need per resident, FDR, published by class."""
+    from harmreach.analysis.hotspots import area_hotspots
+
+    if args.counts:
+        raise InputError(
+            "--by-area tests the run's need per resident; --counts cannot be combined with it.",
+            fix="drop --counts, or drop --by-area for hotspots of the counts on 1 km cells.",
+        )
+    result, bar = _run(args, ds, 3)
+    pub = _publish(ds, result, args)
+    bar.update()
+    d = result.demand
+    per = (
+        pd.DataFrame(
+            {
+                "area_code": d["area_code"].astype(str),
+                "need": d["need"].to_numpy(float),
+                "residents": d["residents"].to_numpy(float)
+                if "residents" in d
+                else np.zeros(len(d)),
+            }
+        )
+        .groupby("area_code")[["need", "residents"]]
+        .sum()
+    )
+    areas = ds.areas.assign(area_code=ds.areas["area_code"].astype(str))
+    areas = areas.join(per, on="area_code").fillna({"need": 0.0, "residents": 0.0})
+    raw = area_hotspots(areas, alpha=args.alpha)
+    hs = publish.area_hotspots(pub, raw)
+    bar.update()
+    bar.close()
+    lines = _header(ds, result, pub)
+    lines += [f"note: {publish.note(pub, n)}" for n in raw.attrs.get("notes", [])]
+    hot = hs[hs["hotspot"] == "hot"]
+    lines.append(
+        f"hotspots among {len(hs)} areas: {raw.attrs['method']}; published: "
+        f"{hs.attrs['published']}: {len(hot)} hot"
+    )
+    for _, r in hot.iterrows():
+        z = f"   z {r['gi_z']:.1f}" if "gi_z" in hot.columns else ""
+        lines.append(f"  {str(r['area_name'])[:40]:<41}{_num(r['need']):>9}{z}")
+    lines.append(f"legend: {pub.legend}")
+    lines += _write(pub, args.out, "hotspot_areas")
+    print("\n".join(lines))
+    return 0
+
+
 def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
     """Hotspots of need: kernel density and Getis-Ord Gi* on a 1 km grid."""
     from harmreach.analysis.hotspots import find_hotspots
@@ -327,6 +377,8 @@ def hotspots(args: argparse.Namespace, ds: Dataset) -> int:
 
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha {args.alpha} must be between 0 and 1.", fix="e.g. 0.05.")
+    if getattr(args, "by_area", False):
+        return _area_hotspots(args, ds)
     counts_file = args.counts or (DEMO_COUNTS if args.areas is None else None)
     result, bar = _run(args, ds, 4)
     if counts_file:
@@ -426,17 +478,7 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
         decisions = proposal_table(ds, result, sp_.proposed)
     except ImportError:  # pragma: no cover - older layers module
         pass
-    from harmreach.analysis.planning import coverage_matrix
-
-    step_areas = masks = None
-    if len(sp_.proposed):
-        reach = coverage_matrix(
-            engine, site_xy(result.demand), site_xy(sp_.proposed), result.params.minutes
-        )
-        order = list(range(len(sp_.proposed)))
-        step_areas = publish.step_need_by_area(result, reach, order)
-        masks = publish.step_masks(result, reach, order)
-    pp = publish.plan(pub, sp_, decisions, step_areas, masks)
+    pp = publish.plan(pub, sp_, decisions)  # the plan's own step masks: audited by points
     bar.update()
     bar.close()
     lines = _header(ds, result, pub)
@@ -453,17 +495,17 @@ def plan(args: argparse.Namespace, ds: Dataset) -> int:
             f"note: {len(sp_.table)} of the {args.add} site(s) asked for add coverage; "
             "more would add none"
         )
-    lines.append(f"need covered before: {pp.headlines['before']}")
-    lines.append(f"need covered after: {pp.headlines['after']}")
+    lines.append(f"{pp.what} before: {pp.headlines['before']}")
+    lines.append(f"{pp.what} after: {pp.headlines['after']}")
     lines.append(
-        f"{'#':>3}  {'need added':>10}  {'covered after':>13}  {'lon':>9} {'lat':>9}  areas gaining"
+        f"{'#':>3}  {'need added':>10}  {pp.share_label:>15}  {'lon':>9} {'lat':>9}  areas gaining"
     )
     prop = pp.proposed
-    ll = prop.geometry.to_crs(4326) if len(prop) else []
+    ll = crsmod.to_crs(prop.geometry, 4326) if len(prop) else []
     for i, row in prop.iterrows():
         lines.append(
             f"{row['order']:>3}  {_num(row['need_added']):>10}  "
-            f"{_pct(row['share_covered_after']):>13}  {ll.iloc[i].x:>9.5f} "
+            f"{_pct(row[pp.share_column]):>15}  {ll.iloc[i].x:>9.5f} "
             f"{ll.iloc[i].y:>9.5f}  {row['areas_gaining']}"
         )
     lines.append(f"legend: {pub.legend}")
@@ -543,7 +585,9 @@ def plan_sessions(args: argparse.Namespace, ds: Dataset) -> int:
     )
     lines.append(f"need-hours of access a week before: {ps.headlines['before']}")
     lines.append(f"need-hours of access a week after: {ps.headlines['after']}")
-    ll = gpd.GeoSeries(gpd.points_from_xy(cand_xy[:, 0], cand_xy[:, 1]), crs=ds.crs).to_crs(4326)
+    ll = crsmod.to_crs(
+        gpd.GeoSeries(gpd.points_from_xy(cand_xy[:, 0], cand_xy[:, 1]), crs=ds.crs), 4326
+    )
     for i, r in enumerate(ps.sessions.itertuples(), start=1):
         p = ll.iloc[r.candidate]
         lines.append(
