@@ -26,32 +26,56 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def multi_source(
+def nearest_source(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
     sources: np.ndarray,
     offsets: np.ndarray,
     labels: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through callers
-    """Time from the nearest source to every node (CSR rows = from-node), and its label."""
+    dist: np.ndarray,
+    lab: np.ndarray,
+    other: np.ndarray,
+    tol: float,
+) -> int:  # pragma: no cover - compiled; tested through callers
+    """Time from the nearest source to every node (CSR rows = from-node), and its label.
+
+    Fills ``dist`` (all ``inf`` on entry) and ``lab`` (read only where ``dist`` is finite).
+    On an exact tie the smaller label wins, whatever the order of the search, so the result
+    does not depend on how sources are split between threads.
+
+    ``other`` is the ``dist`` of a search from the other sources running at the same time
+    on another thread (empty when there is none). Its entries only ever decrease and each is
+    the length of a real path, so a node whose time here exceeds ``other`` by more than
+    ``tol`` cannot be nearest to a source of this search, nor can anything reached through
+    it: the search stops there. Reading ``other`` while it is written is safe (an aligned
+    8-byte load is atomic; an old value is a larger upper bound, which only prunes less).
+    ``tol`` (well above rounding over a path) keeps exact ties on both sides.
+
+    Returns
+    -------
+    int
+        The number of nodes settled (the work done).
+    """
     n = indptr.shape[0] - 1
-    dist = np.full(n, np.inf)
-    lab = np.full(n, -1, dtype=np.int64)
-    hk = np.empty(n, dtype=np.float64)  # heap keys
+    paired = other.shape[0] > 0
+    hk = np.empty(n, dtype=np.float64)  # heap keys (4-ary heap, decrease-key)
     hv = np.empty(n, dtype=np.int32)  # heap nodes
-    pos = np.full(n, -1, dtype=np.int32)  # position in heap; -1 never pushed, -2 settled
+    pos = np.empty(n, dtype=np.int32)  # heap position; valid while a node is in the heap
     size = 0
+    settled = 0
     for s in range(sources.shape[0]):
         v = sources[s]
         k = offsets[s]
-        if k < dist[v]:
-            dist[v] = k
-            lab[v] = labels[s]
-            i = pos[v]
-            if i == -1:
+        dv = dist[v]
+        if k < dv:
+            if dv == np.inf:
                 i = size
                 size += 1
+            else:
+                i = pos[v]
+            dist[v] = k
+            lab[v] = labels[s]
             while i > 0:
                 p = (i - 1) >> 2
                 if hk[p] <= k:
@@ -63,10 +87,12 @@ def multi_source(
             hk[i] = k
             hv[i] = v
             pos[v] = i
+        elif k == dv and labels[s] < lab[v]:
+            lab[v] = labels[s]
     while size > 0:
         u = hv[0]
         du = hk[0]
-        pos[u] = -2
+        settled += 1
         size -= 1
         if size > 0:
             lk = hk[size]
@@ -85,9 +111,10 @@ def multi_source(
                         best = cc
                 if bk >= lk:
                     break
+                bv = hv[best]
                 hk[i] = bk
-                hv[i] = hv[best]
-                pos[hv[i]] = i
+                hv[i] = bv
+                pos[bv] = i
                 i = best
             hk[i] = lk
             hv[i] = lv
@@ -95,16 +122,20 @@ def multi_source(
         lu = lab[u]
         for e in range(indptr[u], indptr[u + 1]):
             w = indices[e]
-            if pos[w] == -2:
-                continue
             nd = du + data[e]
-            if nd < dist[w]:
-                dist[w] = nd
-                lab[w] = lu
-                i = pos[w]
-                if i == -1:
+            dw = dist[w]
+            if nd < dw:
+                if paired and nd > other[w] + tol:
+                    continue
+                # A finite time means the node is in the heap: a settled node has a time
+                # at most du, below nd (weights are positive).
+                if dw == np.inf:
                     i = size
                     size += 1
+                else:
+                    i = pos[w]
+                dist[w] = nd
+                lab[w] = lu
                 while i > 0:
                     p = (i - 1) >> 2
                     if hk[p] <= nd:
@@ -116,7 +147,55 @@ def multi_source(
                 hk[i] = nd
                 hv[i] = w
                 pos[w] = i
+            elif nd == dw and lu < lab[w]:
+                # an exact tie before w is settled (its predecessors all settle first)
+                lab[w] = lu
+    return settled
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def multi_source(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    sources: np.ndarray,
+    offsets: np.ndarray,
+    labels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through callers
+    """Time from the nearest source to every node and its label (-1 where none), one thread."""
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    lab = np.empty(n, dtype=np.int64)
+    nearest_source(indptr, indices, data, sources, offsets, labels, dist, lab, np.empty(0), 0.0)
+    for v in range(n):
+        if dist[v] == np.inf:
+            lab[v] = -1
     return dist, lab
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def merge_nearest(
+    dist: np.ndarray, lab: np.ndarray, nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through callers
+    """Per entry of ``nodes``: the smallest time at that node over the rows of ``dist``.
+
+    On an exact tie the smaller label wins, as within one search. Unreached, or ``nodes``
+    negative: inf and -1.
+    """
+    g = dist.shape[0]
+    m = nodes.shape[0]
+    out_t = np.full(m, np.inf)
+    out_l = np.full(m, -1, dtype=np.int64)
+    for j in range(m):
+        v = nodes[j]
+        if v < 0:
+            continue
+        for r in range(g):
+            t = dist[r, v]
+            if t < out_t[j] or (t == out_t[j] and t < np.inf and lab[r, v] < out_l[j]):
+                out_t[j] = t
+                out_l[j] = lab[r, v]
+    return out_t, out_l
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -308,10 +387,11 @@ def point_labels(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested via callers
     """Per point: its node's ``k`` fastest labels plus its walk, and how many are in ``limit``.
 
-    ``ptr``/``lab_*`` hold each node's labels (in any order); a node without labels falls
-    back on ``near_t``/``near_site`` (its nearest site, searched without a bound; pass empty
-    arrays when there is none). Places past the first ``k_exact`` are kept only within
-    ``limit`` (beyond it the search did not look). Points with ``node < 0`` get nothing.
+    ``ptr``/``lab_*`` hold each node's labels (in any order); a point whose node has no
+    labels falls back on ``near_t[i]``/``near_site[i]`` (its node's nearest site, searched
+    without a bound; pass empty arrays when there is none). Places past the first
+    ``k_exact`` are kept only within ``limit`` (beyond it the search did not look). Points
+    with ``node < 0`` get nothing.
     """
     m = node.shape[0]
     t_out = np.full((m, k), np.inf)
@@ -326,10 +406,10 @@ def point_labels(
         b = ptr[v + 1]
         w = walk_s[i]
         if a == b:
-            if fallback and k > 0 and near_site[v] >= 0:
-                t = near_t[v] + w
+            if fallback and k > 0 and near_site[i] >= 0:
+                t = near_t[i] + w
                 t_out[i, 0] = t
-                s_out[i, 0] = near_site[v]
+                s_out[i, 0] = near_site[i]
                 if t <= limit:
                     n_in[i] = 1
             continue

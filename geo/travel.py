@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,12 +14,18 @@ from scipy.spatial import cKDTree
 
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
-from harmreach.geo.network import StreetNetwork
+from harmreach.geo.network import KernelGraph, StreetNetwork
 
 log = logging.getLogger(__name__)
 
 #: Site chunk size for per-site Dijkstra runs (bounds memory at chunk × nodes floats).
 _SITE_CHUNK = 64
+#: Threads for the nearest-site search by default: two searches from halves of the sites,
+#: each stopping where the other is already nearer (no gain beyond two on street networks).
+DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
+#: A search stops at a node only when the other search is nearer there by more than this
+#: (seconds): far above rounding over any path, so exact ties are seen by both.
+_PRUNE_TOL_S = 1e-6
 
 
 #: Per-point reach status: attached and able to reach the sites.
@@ -281,10 +288,17 @@ class NetworkEngine:
 
     is_network = True
 
-    def __init__(self, network: StreetNetwork, max_snap_m: float | None = None) -> None:
+    def __init__(
+        self,
+        network: StreetNetwork,
+        max_snap_m: float | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.net = network
         self.mode = network.mode
         self.max_snap_m = settings.MAX_SNAP_M if max_snap_m is None else max_snap_m
+        #: threads for the unbounded nearest-site search (1: one search)
+        self.threads = DEFAULT_THREADS if threads is None else max(1, int(threads))
         self._main = network.main_component()
         self._main_idx = np.flatnonzero(self._main)
         self._tree_all = cKDTree(network.node_xy)
@@ -367,43 +381,99 @@ class NetworkEngine:
         travel); otherwise over forward edges (time from a site out to a node, for reachable
         areas). Each site starts at its own snap walk from the street.
         """
-        from harmreach.geo._dijkstra import multi_source
+        from harmreach.geo._dijkstra import merge_nearest
 
         snap = self.snap(site_xy)
         ok = np.flatnonzero(~snap.too_far)
         n = self.net.n_nodes
         if len(ok) == 0:
             return np.full(n, np.inf), np.full(n, -1)
-        graph = self.net.csgraph_reversed() if towards_sites else self.net.csgraph()
-        return multi_source(
-            graph.indptr,
-            graph.indices,
-            graph.data,
-            snap.node[ok].astype(np.int64),
-            snap.dist_m[ok] / self._walk_ms,
-            ok.astype(np.int64),
-        )
+        kg = self.net.kernel_graph(reverse=towards_sites)
+        dist, lab = self._nearest_search(kg, snap, ok)
+        return merge_nearest(dist, lab, kg.rank)  # back to node ids
+
+    def _positions(self, snap: Snap) -> np.ndarray:
+        """Positions in the search graph of snapped points' nodes (-1 where not attached)."""
+        rank = self.net.kernel_graph(reverse=True).rank
+        return np.where(snap.too_far, -1, rank[np.where(snap.too_far, 0, snap.node)])
+
+    def _nearest_search(
+        self, kg: KernelGraph, ssnap: Snap, ok: np.ndarray, pool: ThreadPoolExecutor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest attached site of every position of ``kg``: one row per search thread.
+
+        With two threads the sites are split in two halves along the graph's memory order
+        (so each half holds a region) and each half's search stops where the other's is
+        already nearer; :func:`merge_nearest` takes the smaller time per node (ties: the
+        smaller site position, as within one search). Sites at one node stay together.
+        """
+        from harmreach.geo._dijkstra import nearest_source
+
+        src = kg.rank[ssnap.node[ok]]
+        offsets = ssnap.dist_m[ok] / self._walk_ms
+        labels = ok.astype(np.int64)
+        by_pos = np.argsort(src, kind="stable")
+        cut = len(by_pos) // 2
+        while 0 < cut < len(by_pos) and src[by_pos[cut]] == src[by_pos[cut - 1]]:
+            cut += 1
+        halves = [by_pos[:cut], by_pos[cut:]]
+        if self.threads < 2 or cut in (0, len(by_pos)):
+            halves = [by_pos]
+        dist = np.full((len(halves), kg.n), np.inf)
+        lab = np.empty((len(halves), kg.n), dtype=np.int64)
+        empty = np.zeros(0)
+
+        def run(g: int) -> int:
+            h = halves[g]
+            other = dist[1 - g] if len(halves) == 2 else empty
+            return nearest_source(
+                kg.indptr,
+                kg.indices,
+                kg.data,
+                src[h],
+                offsets[h],
+                labels[h],
+                dist[g],
+                lab[g],
+                other,
+                _PRUNE_TOL_S,
+            )
+
+        if len(halves) == 1:
+            run(0)
+            return dist, lab
+        own = pool is None
+        pool = pool or ThreadPoolExecutor(max_workers=1)
+        try:
+            second: Future = pool.submit(run, 1)
+            run(0)
+            second.result()
+        finally:
+            if own:
+                pool.shutdown()
+        return dist, lab
 
     def _node_labels(
         self, ssnap: Snap, ok: np.ndarray, k: int, limit_s: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each node's k nearest attached sites (home → site) plus all within ``limit_s``.
 
-        Returned as CSR over nodes (``ptr``, site position in the full site list, time),
-        each node's labels in any order. With k = 0 (only the pairs within the limit)
-        one bounded search runs per site, touching only what is in reach; otherwise one
-        search with (node, site) labels (fine for a few labels per node).
+        Returned as CSR over the positions of :meth:`StreetNetwork.kernel_graph` (``ptr``,
+        site position in the full site list, time), each node's labels in any order.
+        With k = 0 (only the pairs within the limit) one bounded search runs per site,
+        touching only what is in reach; otherwise one search with (node, site) labels
+        (fine for a few labels per node).
         """
         from harmreach.geo._dijkstra import group_by_node, k_labels, pairs_within
 
-        g = self.net.csgraph_reversed()
-        src_nodes = ssnap.node[ok].astype(np.int64)
+        g = self.net.kernel_graph(reverse=True)
+        src_nodes = g.rank[ssnap.node[ok]]
         offsets = ssnap.dist_m[ok] / self._walk_ms
         if k == 0:
             node, src, t = pairs_within(
                 g.indptr, g.indices, g.data, src_nodes, offsets, float(limit_s)
             )
-            ptr, src, t = group_by_node(node, src, t, self.net.n_nodes)
+            ptr, src, t = group_by_node(node, src, t, g.n)
         else:
             ptr, src, t = k_labels(
                 g.indptr, g.indices, g.data, src_nodes, offsets, int(k), float(limit_s)
@@ -453,13 +523,16 @@ class NetworkEngine:
         k: int,
         minutes: float | None,
         limit_s: float | None,
+        pool: ThreadPoolExecutor | None = None,
     ) -> tuple | None:
-        """Node labels for :meth:`nearest`: CSR labels, the nearest per node, and k_exact."""
-        from harmreach.geo._dijkstra import multi_source
+        """Node labels for :meth:`nearest`: CSR labels, the nearest per node, and k_exact.
 
+        The nearest per node comes as one row per search thread (merge them at the points'
+        nodes with :func:`merge_nearest`), or empty when the labels hold everything.
+        """
         if len(ok) == 0:
             return None
-        empty, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
+        empty, empty_i = np.zeros((0, 0)), np.zeros((0, 0), dtype=np.int64)
         if limit_s is not None:
             # Every site within the bound, none beyond: the bound cuts the nearest too.
             ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
@@ -467,18 +540,11 @@ class NetworkEngine:
         if minutes is None and k > 1:
             ptr, lab_s, lab_t = self._node_labels(ssnap, ok, k, -1.0)
             return ptr, lab_s, lab_t, empty, empty_i, k
-        g = self.net.csgraph_reversed()
-        near_t, near_s = multi_source(
-            g.indptr,
-            g.indices,
-            g.data,
-            ssnap.node[ok].astype(np.int64),
-            ssnap.dist_m[ok] / self._walk_ms,
-            ok.astype(np.int64),
-        )
+        kg = self.net.kernel_graph(reverse=True)
+        near_t, near_s = self._nearest_search(kg, ssnap, ok, pool)
         if minutes is None:
-            ptr = np.zeros(self.net.n_nodes + 1, dtype=np.int64)
-            return ptr, empty_i, empty, near_t, near_s, 1
+            ptr = np.zeros(kg.n + 1, dtype=np.int64)
+            return ptr, np.zeros(0, dtype=np.int64), np.zeros(0), near_t, near_s, 1
         ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, minutes * 60.0)
         return ptr, lab_s, lab_t, near_t, near_s, 1
 
@@ -501,7 +567,7 @@ class NetworkEngine:
         Points attach to the largest strongly connected part only; ``reach_status`` and
         ``notes`` say which could not (``off_network``, ``unreachable``) and why.
         """
-        from harmreach.geo._dijkstra import point_labels
+        from harmreach.geo._dijkstra import merge_nearest, point_labels
 
         if k < 1:
             raise InputError(f"k must be at least 1, not {k}.", fix="ask for k >= 1.")
@@ -511,21 +577,25 @@ class NetworkEngine:
         n = len(demand_xy)
         ok = np.flatnonzero(~ssnap.too_far)
         t_lim = np.inf if minutes is None else minutes * 60.0
-        # The searches start from the sites only: snap the demand points meanwhile on a
-        # second thread (the KD-tree query and the compiled kernels release the GIL).
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # The searches start from the sites only: snap the demand points meanwhile on
+        # another thread (the KD-tree query and the compiled kernels release the GIL).
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
             pending = pool.submit(self.snap, demand_xy)
-            labels = self._site_labels(ssnap, ok, k, minutes, limit_s)
+            labels = self._site_labels(ssnap, ok, k, minutes, limit_s, pool)
             dsnap = pending.result()
         notes = self._reach_notes(dsnap, ssnap, len(site_xy))
         walk_in = dsnap.dist_m / self._walk_ms
-        node = np.where(dsnap.too_far, -1, dsnap.node)
+        node = self._positions(dsnap)
         if labels is None:
             times = np.full((n, k), np.inf)
             idx = np.full((n, k), -1, dtype=np.int64)
             counts = np.zeros(n, dtype=np.int32)
         else:
-            ptr, lab_s, lab_t, near_t, near_s, k_exact = labels
+            ptr, lab_s, lab_t, near_rows, near_lab, k_exact = labels
+            if len(near_rows):
+                near_t, near_s = merge_nearest(near_rows, near_lab, node)
+            else:
+                near_t, near_s = np.zeros(0), np.zeros(0, dtype=np.int64)
             if limit_s is not None:
                 t_lim = min(t_lim, float(limit_s))
             times, idx, counts = point_labels(
@@ -576,7 +646,7 @@ class NetworkEngine:
             z = np.zeros(0, dtype=np.int64)
             return SparseTimes(z, z.copy(), np.zeros(0), shape, float(limit_s))
         ptr, lab_s, lab_t = self._node_labels(ssnap, ok, 0, float(limit_s))
-        node = np.where(dsnap.too_far, -1, dsnap.node)
+        node = self._positions(dsnap)
         rows, cols, vals = point_pairs_within(
             ptr, lab_s, lab_t, node, dsnap.dist_m / self._walk_ms, float(limit_s)
         )

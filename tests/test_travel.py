@@ -469,3 +469,81 @@ def test_pairs_within_kernel_matches_networkx(limit):
             want[(nd, j)] = d + off[j]
     assert got.keys() == want.keys()
     np.testing.assert_allclose([got[p] for p in want], list(want.values()), atol=1e-9)
+
+
+def test_hilbert_order_steps_to_a_neighbour_each_time():
+    from harmreach.geo.network import hilbert_index
+
+    xs, ys = np.meshgrid(np.arange(32), np.arange(32))
+    xy = np.column_stack([xs.ravel(), ys.ravel()]).astype(float)
+    d = hilbert_index(xy, bits=5)
+    assert sorted(d.tolist()) == list(range(32 * 32))  # one cell per curve position
+    walk = xy[np.argsort(d)]
+    # brute force: every step of the curve moves to an adjacent cell (no jumps)
+    np.testing.assert_array_equal(np.abs(np.diff(walk, axis=0)).sum(axis=1), 1.0)
+
+
+def test_kernel_graph_is_the_same_graph_renumbered(grid):
+    net = grid(17, 11, seed=5)
+    kg = net.kernel_graph(reverse=True)
+    np.testing.assert_array_equal(np.sort(kg.order), np.arange(net.n_nodes))
+    np.testing.assert_array_equal(kg.order[kg.rank], np.arange(net.n_nodes))
+    # every reversed edge v -> u of the network, fastest of parallel edges, renumbered
+    want = {}
+    for a, b, t in zip(net.u.tolist(), net.v.tolist(), net.time_s.tolist(), strict=True):
+        key = (int(kg.rank[b]), int(kg.rank[a]))
+        want[key] = min(want.get(key, np.inf), t)
+    coo = kg.csr().tocoo()
+    got = dict(zip(zip(coo.row.tolist(), coo.col.tolist(), strict=True), coo.data, strict=True))
+    assert got.keys() == want.keys()
+    np.testing.assert_allclose([got[e] for e in want], list(want.values()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_give_networkx_times(grid, threads):
+    net = grid(30, 24, seed=9)
+    rng = np.random.default_rng(9)
+    demand = rng.uniform(net.node_xy.min(0), net.node_xy.max(0), (250, 2))
+    sites = net.node_xy[rng.choice(net.n_nodes, 9, replace=False)] + rng.normal(0, 15, (9, 2))
+    ref = reference_matrix(net, demand, sites)
+    eng = NetworkEngine(net, threads=threads)
+    assert eng.threads == threads
+    res = eng.nearest(demand, sites, k=2, minutes=10)
+    want = np.sort(ref, axis=1)[:, :2]
+    want[:, 1][want[:, 1] > 600] = np.inf
+    np.testing.assert_allclose(res.time_s, want, atol=1e-6)
+    np.testing.assert_array_equal(res.n_within, (ref <= 600).sum(axis=1))
+    named = ref[np.arange(len(demand)), res.site[:, 0]]
+    np.testing.assert_allclose(named, want[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_exact_ties_name_the_first_site_whatever_the_threads(threads):
+    # A uniform grid (every street 100 m) with sites on nodes: many nodes lie at exactly the
+    # same time from two sites. The engine names the first of them in the site list.
+    side = 21
+    ids = np.arange(side * side).reshape(side, side)
+    xs, ys = np.meshgrid(np.arange(side) * 100.0, np.arange(side) * 100.0)
+    xy = np.column_stack([xs.ravel(), ys.ravel()])
+    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+    net = network_from_arrays(xy, u, v, np.full(len(u), 100.0), mode="walk")
+    site_nodes = np.array([ids[2, 2], ids[18, 18], ids[2, 18], ids[18, 2], ids[10, 10]])
+    order = np.array([4, 1, 0, 3, 2])  # positions in the list differ from positions in space
+    sites = xy[site_nodes[order]]
+    eng = NetworkEngine(net, threads=threads)
+    t, named = eng.node_times_nearest(sites)
+    # reference: networkx Dijkstra from each site (hop counts times one street's time)
+    g = nx_graph(net)
+    ref = np.full((net.n_nodes, len(sites)), np.inf)
+    for j, node in enumerate(site_nodes[order]):
+        for nd, d in nx.single_source_dijkstra_path_length(g, int(node), weight="w").items():
+            ref[nd, j] = d
+    best = ref.min(axis=1)
+    np.testing.assert_allclose(t, best, rtol=1e-12)
+    at_best = ref == best[:, None]  # equal streets: tied sums are equal to the last bit
+    assert (at_best.sum(axis=1) > 1).sum() >= 30  # the case is really about ties
+    first = np.argmax(at_best, axis=1)
+    np.testing.assert_array_equal(named, first)
+    res = eng.nearest(xy, sites, k=1)
+    np.testing.assert_array_equal(res.site[:, 0], first)
