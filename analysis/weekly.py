@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from harmreach.analysis.hours import DAYS, SLOTS_PER_DAY, weekly_masks
 from harmreach.analysis.scenario import CoverageResult, site_xy
@@ -31,10 +32,20 @@ def reach_matrix(
     demand_xy: np.ndarray,
     site_xy_: np.ndarray,
     minutes: float,
-) -> np.ndarray:
-    """(n_demand, n_sites) bool: site within ``minutes``."""
-    t = engine.matrix(demand_xy, site_xy_, limit_s=minutes * 60.0)
-    return t <= minutes * 60.0 * (1 + 1e-9)
+) -> sp.csr_matrix:
+    """(n_demand, n_sites) sparse bool: site within ``minutes`` (only those pairs stored).
+
+    From the engine's pairs within T (one search per site stopped at T), never a dense
+    points × sites matrix: ``reach @ hourly`` still gives a dense (n_demand, hours) result.
+    """
+    pairs = engine.within(demand_xy, site_xy_, minutes * 60.0)
+    return sp.csr_matrix(
+        (np.ones(pairs.nnz, dtype=bool), (pairs.point, pairs.site)), shape=pairs.shape
+    )
+
+
+#: Demand points per block when hours covered are summed (bounds the dense block's memory).
+_BLOCK = 65_536
 
 
 def weekly_profile(
@@ -55,28 +66,42 @@ def weekly_profile(
         base &= sites["type"].isin(run.params.types).to_numpy()
     s = sites[base]
     masks, _ = weekly_masks(s, assume_open_missing=assume_open_missing)
-    hourly = masks[:, :: SLOTS_PER_DAY // 24]  # (n_sites, 168)
+    open_h = masks[:, :: SLOTS_PER_DAY // 24]  # (n_sites, 168)
+    hourly = open_h.astype(np.float32)
     d = run.demand
     need = d["need"].to_numpy(float)
-    reach = reach_matrix(engine, site_xy(d), site_xy(s), run.params.minutes)
-    covered = (reach.astype(np.float32) @ hourly.astype(np.float32)) > 0  # (n_demand, 168)
+    reach = reach_matrix(engine, site_xy(d), site_xy(s), run.params.minutes).astype(np.float32)
+    codes, inv = np.unique(d["area_code"].to_numpy(), return_inverse=True)
+    n = len(d)
+    # need × covered summed per hour, overall and per area, a block of points at a time
+    need_cov = np.zeros(168)
+    area_cov = np.zeros((len(codes), 168))
+    need_hours = 0.0
+    for a in range(0, n, _BLOCK):
+        b = min(n, a + _BLOCK)
+        covered = np.asarray(reach[a:b] @ hourly) > 0  # (block, 168)
+        w = need[a:b]
+        need_cov += w @ covered
+        area_cov += sp.csr_matrix(
+            (w, (inv[a:b], np.arange(b - a))), shape=(len(codes), b - a)
+        ) @ covered.astype(np.float64)
+        need_hours += float(w @ covered.sum(axis=1))
     total = need.sum()
-    share = (need @ covered) / total if total > 0 else np.full(168, np.nan)
+    share = need_cov / total if total > 0 else np.full(168, np.nan)
     hours = np.arange(168)
     overall = pd.DataFrame(
         {
             "day": [DAYS[h // 24] for h in hours],
             "hour": hours % 24,
             "share_covered": share,
-            "sites_open": hourly.sum(axis=0),
+            "sites_open": open_h.sum(axis=0),
         }
     )
-    codes, inv = np.unique(d["area_code"].to_numpy(), return_inverse=True)
+    area_need = np.bincount(inv, weights=need, minlength=len(codes))
     rows = []
     for a, code in enumerate(codes):
-        m = inv == a
-        tot = need[m].sum()
-        sh = (need[m] @ covered[m]) / tot if tot > 0 else np.full(168, np.nan)
+        tot = area_need[a]
+        sh = area_cov[a] / tot if tot > 0 else np.full(168, np.nan)
         rows.append(
             pd.DataFrame(
                 {
@@ -88,10 +113,10 @@ def weekly_profile(
             )
         )
     by_area = pd.concat(rows, ignore_index=True)
-    any_reach = reach.any(axis=1)
+    any_reach = np.diff(reach.indptr) > 0
     return WeeklyProfile(
         overall=overall,
         by_area=by_area,
-        need_hours=float(need @ covered.sum(axis=1)),
+        need_hours=need_hours,
         need_hours_max=float(need[any_reach].sum() * 168),
     )
