@@ -273,50 +273,89 @@ class _Ledger:
         published cells; one narrower than the threshold is widened by hiding the
         cheapest cell that does so.
         """
+        import scipy.sparse as sp
+
         if self.need is None or not self.masks or self.thr <= 0:
             return None
+        n_pts = len(self.need)
+        cache = self.__dict__.setdefault("_points_of", {})
+
+        def points(c: int) -> np.ndarray:
+            """Indices of the demand points cell ``c`` counts (cached: masks never change)."""
+            got = cache.get(c)
+            if got is None:
+                got = cache[c] = np.flatnonzero(self.masks[c])
+            return got
+
+        # Sets are compared and merged into atoms by random 64-bit keys summed over their
+        # points (a set's fingerprint) or over the sets a point is in (a point's atom):
+        # linear in the points, where comparing boolean columns was quadratic. Two
+        # different sets share a key with probability about 2^-64.
+        rng = np.random.default_rng(20261125)
+        key_pt = rng.integers(1, 2**63, n_pts, dtype=np.uint64)
+
+        def fingerprint(ix: np.ndarray) -> tuple[int, int]:
+            return int(key_pt[ix].sum(dtype=np.uint64)), len(ix)
+
         real = [c for c in self.masks if not self.virtual[c]]
-        pub = [c for c in real if not self.hidden[c]]
+        pub_all = [c for c in real if not self.hidden[c]]
         hid = [c for c in real if self.hidden[c]]
-        pub_sets: dict[bytes, int] = {}
-        for c in pub:
-            pub_sets.setdefault(np.packbits(self.masks[c]).tobytes(), c)
+        pub_sets: dict[tuple[int, int], int] = {}
+        for c in pub_all:
+            pub_sets.setdefault(fingerprint(points(c)), c)
         pub = list(pub_sets.values())
-        targets: list[tuple[str, np.ndarray, float, list[int]]] = []
-        for c in hid:
-            if np.packbits(self.masks[c]).tobytes() in pub_sets:
-                continue
-            targets.append(("hidden", self.masks[c], self.values[c], [c]))
-        for a in pub:
-            for b in pub:
-                ma, mb = self.masks[a], self.masks[b]
-                if a == b or (ma & ~mb).any() or not (mb & ~ma).any():
+        band_sets = [points_ for terms, _, _ in self.bands for _, points_ in terms]
+        hid_t = [c for c in hid if fingerprint(points(c)) not in pub_sets]
+        all_sets = (
+            [points(c) for c in pub]
+            + [points(c) for c in hid_t]
+            + [np.flatnonzero(m) for m in band_sets]
+        )
+        key_set = rng.integers(1, 2**63, len(all_sets), dtype=np.uint64)
+        tag = np.zeros(n_pts, np.uint64)
+        for k, ix in enumerate(all_sets):
+            tag[ix] += key_set[k]
+        _, inv = np.unique(tag, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        n_atoms = int(inv.max()) + 1 if n_pts else 0
+
+        def atoms(ix: np.ndarray) -> np.ndarray:
+            return np.unique(inv[ix])
+
+        def rows_of(list_: list[np.ndarray]) -> sp.csr_matrix:
+            ats = [atoms(ix) for ix in list_]
+            lens = [len(a) for a in ats]
+            return sp.csr_matrix(
+                (
+                    np.ones(sum(lens)),
+                    (np.repeat(np.arange(len(ats)), lens), np.concatenate(ats or [[]]).astype(int)),
+                ),
+                shape=(len(ats), n_atoms),
+            )
+
+        a_pub = rows_of([points(c) for c in pub])
+        targets: list[tuple[str, sp.csr_matrix, float, list[int]]] = []
+        for c, r_ in zip(hid_t, rows_of([points(c) for c in hid_t]), strict=True):
+            targets.append(("hidden", r_, self.values[c], [c]))
+        # nested published sets whose difference holds a small count (in atoms: a within
+        # b when all of a's atoms are b's)
+        if len(pub) > 1:
+            size = np.asarray(a_pub.sum(axis=1)).ravel()
+            inter = (a_pub @ a_pub.T).tocoo()
+            vals = np.asarray(self.values)[pub]
+            for a, b, k in zip(inter.row, inter.col, inter.data, strict=True):
+                if a == b or k != size[a] or size[b] <= size[a]:
                     continue
-                d = self.values[b] - self.values[a]
+                d = vals[b] - vals[a]
                 if 1e-6 < d < self.thr - 1e-6:
-                    targets.append(("difference", mb & ~ma, d, [a, b]))
+                    targets.append(("difference", a_pub[b] - a_pub[a], d, [pub[a], pub[b]]))
         if not targets:
             return None
-        sets = (
-            [self.masks[c] for c in pub]
-            + [t[1] for t in targets]
-            + [m for terms, _, _ in self.bands for _, m in terms]
-        )
-        mat = np.column_stack(sets)
-        _, inv = np.unique(np.packbits(mat, axis=1), axis=0, return_inverse=True)
-        inv = np.asarray(inv).ravel()
-        n_atoms = int(inv.max()) + 1
-
-        def row(m: np.ndarray) -> np.ndarray:
-            r = np.zeros(n_atoms)
-            r[inv[m]] = 1.0
-            return r
 
         half = self.precision
-        pub_rows = [row(self.masks[c]) for c in pub]
         band_rows, band_ub = [], []
         for terms, lo_, hi_ in self.bands:
-            r_ = sum(k * row(m) for k, m in terms)
+            r_ = sum(k * rows_of([np.flatnonzero(m)]) for k, m in terms)
             if hi_ < np.inf:
                 band_rows.append(r_)
                 band_ub.append(hi_)
@@ -325,32 +364,41 @@ class _Ledger:
                 band_ub.append(-lo_)
 
         truth = np.bincount(inv, weights=self.need, minlength=n_atoms)
+        pub_v = np.asarray(self.values)[pub]
 
-        def narrow(masks: list[np.ndarray], hidden_more: int | None = None) -> dict[int, float]:
-            keep = [i for i, c in enumerate(pub) if c != hidden_more]
-            rows_ = [pub_rows[i] for i in keep] + [-pub_rows[i] for i in keep] + band_rows
-            ub = (
-                [self.values[pub[i]] + half for i in keep]
-                + [-max(self.values[pub[i]] - half, 0.0) for i in keep]
-                + band_ub
+        def narrow(rows: list[sp.csr_matrix], hidden_more: int | None = None) -> dict[int, float]:
+            keep = np.array([c != hidden_more for c in pub], bool)
+            a_k = a_pub[np.flatnonzero(keep)]
+            a_ub = sp.vstack([a_k, -a_k, *band_rows]).tocsr()
+            b_ub = np.concatenate(
+                [pub_v[keep] + half, -np.maximum(pub_v[keep] - half, 0.0), band_ub]
             )
             return narrow_targets(
-                np.vstack([row(m) for m in masks]),
+                sp.vstack(rows).tocsr(),
                 self.thr,
-                a_ub=np.vstack(rows_) if rows_ else None,
-                b_ub=np.asarray(ub) if rows_ else None,
+                a_ub=a_ub if a_ub.shape[0] else None,
+                b_ub=b_ub if a_ub.shape[0] else None,
                 known=truth,
             )
+
+        atom_key = np.zeros(n_atoms, np.uint64)
+        np.add.at(atom_key, inv, key_pt)
+        atom_n = np.bincount(inv, minlength=n_atoms)
+
+        def key_of(kind: str, r_: sp.csr_matrix) -> tuple:
+            # the fingerprint of the target's points, as a set's (stable across rounds)
+            at = r_.indices[r_.data > 0]
+            return (kind, int(atom_key[at].sum(dtype=np.uint64)), int(atom_n[at].sum()))
 
         # hiding more only widens intervals: a target found safe stays safe in this solve
         safe = getattr(self, "_safe", set())
         todo = []
-        for kind, m, true, owners in targets:
+        for kind, r_, true, owners in targets:
             if kind == "hidden" and abs(true) < 1e-9:
                 continue
-            key = kind.encode() + np.packbits(m).tobytes()
+            key = key_of(kind, r_)
             if key not in safe:
-                todo.append((key, kind, m, owners))
+                todo.append((key, kind, r_, owners))
         if not todo:
             return None
         bad = narrow([t[2] for t in todo])
@@ -359,16 +407,17 @@ class _Ledger:
                 safe.add(key)
         self._safe = safe
         for i in sorted(bad):
-            _, kind, m, owners = todo[i]
+            _, kind, r_, owners = todo[i]
             frozen = set(range(self.frozen))
             if kind == "difference":
                 cands = sorted((c for c in owners if c not in frozen), key=lambda c: self.values[c])
             else:
                 # overlapping cells first; then any (a complement pins just as well)
-                free = [c for c in pub if c not in frozen]
-                cands = sorted(free, key=lambda c: (not (self.masks[c] & m).any(), self.values[c]))
+                overlap = np.asarray((a_pub @ r_.T).todense()).ravel() > 0
+                free = [(c, ov) for c, ov in zip(pub, overlap, strict=True) if c not in frozen]
+                cands = [c for c, ov in sorted(free, key=lambda x: (not x[1], self.values[x[0]]))]
             for c in cands[:10]:
-                if not narrow([m], hidden_more=c):
+                if not narrow([r_], hidden_more=c):
                     return c
             if cands:
                 return cands[0]
@@ -406,6 +455,14 @@ class _Ledger:
             rest = self.add(f"{name}:beyond", self.values[n] - value, virtual=True)
             self.group(n, [c, rest])
         return c
+
+    def prehide(self, cells: list[int]) -> None:
+        """Hide cells before solving (e.g. a count whose share cannot be shown)."""
+        n = len(self.values)
+        h = np.zeros(n, bool)
+        h[: len(self.hidden)] = self.hidden
+        h[list(cells)] = True
+        self.hidden = h
 
     def extend(self) -> _Ledger:
         """A copy whose cells are all decided (frozen), for an add-on."""
@@ -1067,6 +1124,11 @@ def closure(
     if TOTAL in codes:
         for d_ in (after, lost, gain, kept):
             led.group(d_[TOTAL], [d_[x] for x in body])
+    # need covered after is shown only as a share of the area's need: where that need is
+    # hidden, so is the count (and it must stay unknown, like any hidden figure)
+    led.prehide(
+        [after[x] for x in codes if not led.shown(idx[f"areas:{x}:need"]) and after[x] >= start]
+    )
     led.solve()
     out = pd.DataFrame({"area_code": codes})
     if "area_name" in c.columns:
@@ -1409,6 +1471,15 @@ def profile(
         TOTAL, frozenset(ids), f"week:{TOTAL}:all_sites", weekly.need_hours_max / 168.0
     )
     start = len(pub.ledger.values)
+    # an hour's need within reach is shown only as a share of the area's need: where that
+    # need is hidden, so is the count
+    led.prehide(
+        [
+            cell
+            for (code, _), cell in cells.items()
+            if cell >= start and not led.shown(idx[f"areas:{code}:need"])
+        ]
+    )
     led.solve()
     names = result.table.set_index("area_code").get("area_name", pd.Series(dtype=str))
     rows = []
