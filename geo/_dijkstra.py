@@ -1,9 +1,13 @@
 """Compiled Dijkstra kernels for the travel engine (numba, 4-ary heaps with keys inside).
 
-``multi_source``: time from the nearest source to every node and its label, sources
-starting at their own offsets (a site's walk from the street). SciPy's
+``nearest_source``: time from the nearest source to every node and its label, sources
+starting at their own offsets (a site's walk from the street); exact ties name the smaller
+label. Two of them can run at once on two threads, each from half the sources and each
+stopping where the other is already nearer (``merge_nearest`` then takes the smaller time
+per node); ``multi_source`` is the one-thread form. SciPy's
 ``csgraph.dijkstra(min_only=True)`` cannot start sources at different times, which would
-force an augmented copy of the graph, and its Fibonacci heap chases pointers.
+force an augmented copy of the graph, and its Fibonacci heap chases pointers. The engine
+runs them on a copy of the graph whose nodes are in Hilbert order (memory locality).
 
 ``k_labels``: the k nearest sources of every node plus every source within a time limit,
 in one search whose labels are (node, source) pairs (for a few labels per node: the k
@@ -11,7 +15,7 @@ nearest when no threshold is given).
 
 ``pairs_within``: every (node, source) pair within a time limit, one bounded search per
 source that touches and resets only the nodes in reach, so the work follows the pairs in
-reach. With the nearest from ``multi_source`` it is the coverage path (nearest, second
+reach. With the nearest from ``nearest_source`` it is the coverage path (nearest, second
 within T, count within T) and the sparse pairs for E2SFCA, never a points × sites matrix.
 ``matrix`` in the engine still runs SciPy once per site for dense matrices.
 
