@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import OrderedDict
 from textwrap import dedent
 
@@ -47,6 +48,7 @@ from harmreach.analysis.scenario import (
     with_sites_changed,
 )
 from harmreach.analysis.weekly import weekly_profile
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.dataset import DEMO_COUNTS, Dataset, load_dataset
 from harmreach.geo.errors import InputError
@@ -131,7 +133,10 @@ def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001,
         stats["hits"] += 1
         return store[key]
     stats["misses"] += 1
+    t0 = time.perf_counter()
     value = fn(*args)
+    # seconds per computation on the last miss (read by bench/browser.py and tests)
+    st.session_state.setdefault("_timings", {})[name] = time.perf_counter() - t0
     store[key] = value
     while len(store) > size:
         store.popitem(last=False)
@@ -170,7 +175,15 @@ def published_hotspots(
         _, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
         return publish.hotspot_layers(pub, None, hs, same_surface=data_key != "demo")[1]
 
-    return cached(data_key, "hotspots-published", tuple(result.params.describe().items()), go)
+    # on the demo the hotspots are of client counts, not the run's need: their publication
+    # depends only on the disclosure settings, so a new travel setting reuses it
+    p = result.params
+    key = (
+        ("suppress", p.suppress, pub.round_to, pub.unsafe)
+        if data_key == "demo"
+        else tuple(p.describe().items())
+    )
+    return cached(data_key, "hotspots-published", key, go)
 
 
 def hotspot_input(data_key: str) -> str:
@@ -208,13 +221,8 @@ def reach_polygon(ds: Dataset, data_key: str, result: CoverageResult):  # noqa: 
         play = result.sites[result.sites["in_play"]]
         geom = reachable_area(build_engine(p, None), site_xy(play), p.minutes)
         # 15 m is far below what the map can show at county zoom; it keeps the page light
-        return (
-            gpd.GeoSeries([geom], crs=ds.crs)
-            .intersection(ds.areas.union_all())
-            .simplify(15)
-            .to_crs(settings.WGS84_EPSG)
-            .iloc[0]
-        )
+        clipped = gpd.GeoSeries([geom], crs=ds.crs).intersection(ds.areas.union_all())
+        return crsmod.to_crs(clipped.simplify(15), settings.WGS84_EPSG).iloc[0]
 
     return cached(data_key, "reach", tuple(p.describe().items()), go)
 
@@ -664,7 +672,7 @@ def areas_layer(
     pub: Published, result: CoverageResult, hotspots: gpd.GeoDataFrame | None
 ) -> folium.FeatureGroup:
     """Areas filled by band of share within reach, with tooltips and the map legend."""
-    areas = pub.areas.to_crs(settings.WGS84_EPSG)
+    areas = crsmod.to_crs(pub.areas, settings.WGS84_EPSG)
     show = gpd.GeoDataFrame(
         {
             "area_name": areas["area_name"].map(safe_html),
@@ -724,7 +732,7 @@ def reach_layer(reach, result: CoverageResult) -> folium.FeatureGroup:  # noqa: 
 
 def gaps_layer(pub: Published, result: CoverageResult) -> folium.FeatureGroup:
     """Gaps filled dark red (solid), distinct from hotspots (dashed purple outline)."""
-    g = pub.gaps.to_crs(settings.WGS84_EPSG)
+    g = crsmod.to_crs(pub.gaps, settings.WGS84_EPSG)
     gshow = gpd.GeoDataFrame(
         {
             "rank": g["rank"].astype(int),
@@ -757,7 +765,7 @@ def gaps_layer(pub: Published, result: CoverageResult) -> folium.FeatureGroup:
 
 def hotspots_layer(hotspots: gpd.GeoDataFrame) -> folium.FeatureGroup:
     """Hotspots as dashed purple outlines."""
-    h = hotspots.to_crs(settings.WGS84_EPSG)[["rank", "need", "max_z", "geometry"]].copy()
+    h = crsmod.to_crs(hotspots, settings.WGS84_EPSG)[["rank", "need", "max_z", "geometry"]].copy()
     h["need"] = h["need"].map(num)
     h["max_z"] = h["max_z"].round(1)
     fg = folium.FeatureGroup(name="Hotspots (Gi*)")
@@ -782,7 +790,7 @@ def site_markers(sites_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
     if not len(sites_bng):
         return fg
     groups = cluster_points(site_xy(sites_bng), COLOCATED_M)
-    sites = sites_bng.to_crs(settings.WGS84_EPSG)
+    sites = crsmod.to_crs(sites_bng, settings.WGS84_EPSG)
     for lab in np.unique(groups):
         members = sites[groups == lab]
         first = members.iloc[0]
@@ -814,7 +822,7 @@ def site_markers(sites_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
 def area_labels(areas_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
     """Each area's name and share within reach, at a point inside it."""
     fg = folium.FeatureGroup(name="Area labels")
-    areas = areas_bng.to_crs(settings.WGS84_EPSG)
+    areas = crsmod.to_crs(areas_bng, settings.WGS84_EPSG)
     for _, r in areas.iterrows():
         pt = r.geometry.representative_point()
         html = (
@@ -835,7 +843,7 @@ def area_labels(areas_bng: gpd.GeoDataFrame) -> folium.FeatureGroup:
 def proposal_markers(prop: gpd.GeoDataFrame) -> folium.FeatureGroup:
     """Proposed satellites as numbered markers drawn above everything else."""
     fg = folium.FeatureGroup(name="Proposed satellites")
-    for _, r in prop.to_crs(settings.WGS84_EPSG).iterrows():
+    for _, r in crsmod.to_crs(prop, settings.WGS84_EPSG).iterrows():
         place = r["ward_name"] if isinstance(r["ward_name"], str) else r["nearest_postcode"]
         tip = (
             f"<b>Proposal {int(r['rank'])}</b>: {safe_html(place)}, "
@@ -863,10 +871,10 @@ def draw_map(
     focus: int | None,
 ) -> None:
     """The map: one Leaflet map per dataset; controls only swap its layers (no reload)."""
-    bounds = tuple(ds.areas.to_crs(settings.WGS84_EPSG).total_bounds)
+    bounds = tuple(crsmod.to_crs(ds.areas, settings.WGS84_EPSG).total_bounds)
     center, zoom = county_view(bounds)
     if focus is not None and prop is not None and focus < len(prop):
-        pt = prop.to_crs(settings.WGS84_EPSG).geometry.iloc[focus]
+        pt = crsmod.to_crs(prop, settings.WGS84_EPSG).geometry.iloc[focus]
         center, zoom = [round(pt.y, 6), round(pt.x, 6)], 15
     st_folium(
         base_map(bounds),
@@ -1052,10 +1060,11 @@ def proposals_table(sp: SitePlan | None, pp: PublishedPlan | None, k: int, key: 
     r = sp.result
     gap = "" if r.gap is None else f", {100 * r.gap:.2f}% from the bound"
     st.caption(
-        f"Ranked by need newly within reach. {sp.n_candidates:,} candidates "
+        f"Ranked by {pp.what.replace('need', 'need newly', 1)}. {sp.n_candidates:,} candidates "
         f"({sp.candidates_from}); {r.method}, "
         f"{'optimal' if r.optimal else 'not proven optimal'}{gap}. "
-        f"Need within reach: {pp.headlines['before'].text} → {pp.headlines['after'].text}. "
+        f"{pp.what.capitalize()}: {pp.headlines['before'].text} → "
+        f"{pp.headlines['after'].text}. "
         "Select a row to zoom the map to it."
     )
     st.dataframe(
@@ -1066,8 +1075,16 @@ def proposals_table(sp: SitePlan | None, pp: PublishedPlan | None, k: int, key: 
                 "Ward": prop["ward_name"].fillna("—"),
                 "District": prop["district_name"],
                 "Nearest site": prop["nearest_site_km"].map(km),
-                "Need newly in reach": prop["need_added"].map(num),
-                "Share covered after": prop["share_covered_after"].map(pct),
+                (
+                    "Need newly with two sites"
+                    if pp.share_column == "share_backup_after"
+                    else "Need newly in reach"
+                ): prop["need_added"].map(num),
+                (
+                    "Share with two sites after"
+                    if pp.share_column == "share_backup_after"
+                    else "Share covered after"
+                ): prop[pp.share_column].map(pct),
             }
         ),
         hide_index=True,
@@ -1146,7 +1163,7 @@ def supply_tab(ds: Dataset, data_key: str, result: CoverageResult, pub: Publishe
         st.error("Problem with the input: " + app_message(exc.one_line()))
         return
     if bands is not None:
-        areas = pub.areas.to_crs(settings.WGS84_EPSG)
+        areas = crsmod.to_crs(pub.areas, settings.WGS84_EPSG)
         fmap = folium.Map(tiles=None, prefer_canvas=True)
         for _, a in areas.iterrows():
             band = bands.get(a["area_code"])

@@ -513,20 +513,21 @@ def narrow_targets(
     tol = threshold - 1e-6
     rng = np.random.default_rng(rng_seed)
     doubt = np.flatnonzero(hi_seen - lo_seen < tol)
-    for round_ in range(4):
+    stale = 0
+    for round_ in range(12):
         if len(doubt) <= 2:
             break
-        if round_ < 2:
-            w = np.ones(len(doubt))
-        else:
-            w = rng.choice([-1.0, 1.0], len(doubt))
+        # all targets up and down, then random signs (some up while others go down)
+        w = np.ones(len(doubt)) if round_ == 0 else rng.choice([-1.0, 1.0], len(doubt))
         c = np.asarray(tmat[doubt].T @ w).ravel()
         see(solve(c))
         see(solve(-c))
         left = np.flatnonzero(hi_seen - lo_seen < tol)
-        if len(left) == len(doubt):
-            break
+        # a round is worth its two programs while it settles more than two targets
+        stale = stale + 1 if len(doubt) - len(left) <= 2 else 0
         doubt = left
+        if stale >= 2:
+            break
     out: dict[int, float] = {}
     for t in doubt:
         if hi_seen[t] - lo_seen[t] >= tol:
