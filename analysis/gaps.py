@@ -193,9 +193,11 @@ def find_gaps(
         pnames, pinv = np.unique(
             np.asarray(place, dtype=object)[idx].astype(str), return_inverse=True
         )
-        by_place = np.zeros((n_gaps, len(pnames)))
-        np.add.at(by_place, (labels, pinv), w)
-        names = pnames[by_place.argmax(axis=1)]
+        # need per (gap, place), sparse: a dense table is gaps × places at national scale
+        by_place = sp.coo_matrix(
+            (w, (labels, np.asarray(pinv).ravel())), shape=(n_gaps, len(pnames))
+        ).tocsr()
+        names = pnames[np.asarray(by_place.argmax(axis=1)).ravel()]
     else:
         names = np.array([f"gap in {c}" for c in gap_code], dtype=object)
     rows = pd.DataFrame(
@@ -232,11 +234,9 @@ def find_gaps(
     ]
     geoms = _outlines(mp, kept, pts, link_m, clip, sites_xy)
     if crs is not None:
-        from pyproj import Transformer
+        from harmreach.geo.crs import to_lonlat
 
-        lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(
-            rows["cx"].to_numpy(), rows["cy"].to_numpy()
-        )
+        lon, lat = to_lonlat(crs, rows["cx"].to_numpy(), rows["cy"].to_numpy())
         rows["centre_lon"], rows["centre_lat"] = np.round(lon, 6), np.round(lat, 6)
     else:
         rows["centre_x"], rows["centre_y"] = rows["cx"], rows["cy"]

@@ -381,8 +381,10 @@ class _Ledger:
                 known=truth,
             )
 
-        atom_key = np.zeros(n_atoms, np.uint64)
-        np.add.at(atom_key, inv, key_pt)
+        # per atom, the sum of its points' keys (wrapping uint64; np.add.at is slow)
+        order = np.argsort(inv, kind="stable")
+        starts = np.searchsorted(inv[order], np.arange(n_atoms))
+        atom_key = np.add.reduceat(key_pt[order], starts) if n_atoms else key_pt[:0]
         atom_n = np.bincount(inv, minlength=n_atoms)
 
         def key_of(kind: str, r_: sp.csr_matrix) -> tuple:
