@@ -261,13 +261,17 @@ def _spatial_order(xy: np.ndarray, cell_m: float = 1000.0) -> np.ndarray | None:
 
 
 def _query_in_order(
-    tree: cKDTree, xy: np.ndarray, order: np.ndarray | None
+    tree: cKDTree, xy: np.ndarray, order: np.ndarray | None, bound: float = np.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest point of ``tree`` for each of ``xy``, queried in ``order``, returned as given."""
+    """Nearest point of ``tree`` for each of ``xy``, queried in ``order``, returned as given.
+
+    Only within ``bound`` (distance inf beyond it): the tree then prunes more, about a
+    quarter faster on a large network.
+    """
     if order is None:
-        d, j = tree.query(xy, k=1, workers=-1)
+        d, j = tree.query(xy, k=1, workers=-1, distance_upper_bound=bound)
         return np.asarray(d, dtype=float), np.asarray(j, dtype=np.int64)
-    d_o, j_o = tree.query(xy[order], k=1, workers=-1)
+    d_o, j_o = tree.query(xy[order], k=1, workers=-1, distance_upper_bound=bound)
     d = np.empty(len(xy))
     j = np.empty(len(xy), dtype=np.int64)
     d[order] = d_o
@@ -336,12 +340,18 @@ class NetworkEngine:
             far = np.ones(len(xy), bool)
             return Snap(np.full(len(xy), -1, np.int64), d_all, far, d_all > self.max_snap_m, ~far)
         order = _spatial_order(xy)
-        d, j = _query_in_order(self._tree, xy, order)
+        # searched within the snap limit (a hair above it, so a point exactly at the limit is
+        # found and judged below as before); beyond it a point is not attached anyway
+        bound = self.max_snap_m * (1 + 1e-9) + 1e-9
+        d, j = _query_in_order(self._tree, xy, order, bound)
         if self._whole:
-            d_all = d
+            d_all = d.copy()
         else:
-            d_all, _ = _query_in_order(self._tree_all, xy, order)
+            d_all, _ = _query_in_order(self._tree_all, xy, order, bound)
             j = self._main_idx[np.minimum(j, len(self._main_idx) - 1)]
+        miss = ~np.isfinite(d_all)
+        if miss.any():  # no street within the limit: how far the nearest is, for the notes
+            d_all[miss] = self._tree_all.query(xy[miss], k=1, workers=-1)[0]
         far = d > self.max_snap_m
         off = d_all > self.max_snap_m
         moved = ~far & (d > d_all)

@@ -547,3 +547,24 @@ def test_exact_ties_name_the_first_site_whatever_the_threads(threads):
     np.testing.assert_array_equal(named, first)
     res = eng.nearest(xy, sites, k=1)
     np.testing.assert_array_equal(res.site[:, 0], first)
+
+
+def test_snap_matches_brute_force_at_and_beyond_the_limit(grid):
+    net = grid(12, 9, spacing_m=100.0)  # nodes at 0..1100 × 0..800 m
+    eng = NetworkEngine(net)
+    rng = np.random.default_rng(2)
+    pts = np.vstack(
+        [
+            rng.uniform(-900, 2000, (400, 2)),
+            [[-500.0, 0.0], [-500.001, 0.0], [1100.0, 1300.0], [5000.0, 5000.0]],
+        ]
+    )
+    snap = eng.snap(pts)
+    d = np.sqrt(((pts[:, None, :] - net.node_xy[None, :, :]) ** 2).sum(-1))
+    near = d.min(axis=1)
+    np.testing.assert_allclose(snap.dist_m, near, rtol=1e-12)
+    np.testing.assert_array_equal(snap.too_far, near > 500.0)
+    assert snap.too_far[-4:].tolist() == [False, True, False, True]  # 500 m exactly is in
+    ok = ~snap.too_far
+    np.testing.assert_allclose(d[np.flatnonzero(ok), snap.node[ok]], near[ok], rtol=1e-12)
+    assert (snap.node[~ok] == -1).all()
