@@ -651,9 +651,11 @@ def _lp_fix(v, members, hid, virt, frz, target, threshold, half) -> list[int] | 
     for off in (0, n):
         lo[off : off + n] = np.where(fixed, np.maximum(v - half, 0.0), 0.0)
         hi[off : off + n] = np.where(fixed, v + half, _BIG)
-    # moving a cell costs 1 per person moved, plus a little per cell (fewer, larger moves)
+    # moving a cell costs per person moved, more for larger figures (totals, headlines):
+    # between two equally small fixes, interior cells are hidden rather than totals
+    w = 1.0 + v[free] / max(float(v.max()), 1e-9)
     cost = np.zeros(nv)
-    cost[2 * n :] = 1.0
+    cost[2 * n :] = np.tile(w, 4)
     res = linprog(
         cost,
         A_ub=a_ub,

@@ -384,3 +384,79 @@ def test_attack_threshold_zero_needs_the_unsafe_option(demo_run):
     res3 = run_coverage(ds, Params(suppress=3))
     pub3 = publish.coverage(ds, res3, unsafe=True)
     assert pub3.metadata["suppression"].startswith("UNSAFE: threshold 3")
+
+
+# ---------------------------------------------------------------- range screening, set fixes
+def _direct_widths(targets, a_ub, b_ub, lo, hi):
+    """Each target's exact range: two linear programs per target, no screening."""
+    from scipy.optimize import linprog
+
+    out = []
+    for t in targets:
+        a = linprog(t, A_ub=a_ub, b_ub=b_ub, bounds=list(zip(lo, hi, strict=True)))
+        b = linprog(-t, A_ub=a_ub, b_ub=b_ub, bounds=list(zip(lo, hi, strict=True)))
+        out.append(-b.fun - a.fun)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_narrow_targets_finds_exactly_the_narrow_ones(seed):
+    """Screening by aggregate objectives never misses a narrow target, and reports its
+    exact width (against one pair of programs per target)."""
+    from harmreach.analysis.disclosure import narrow_targets
+
+    rng = np.random.default_rng(seed)
+    n, m, k = 14, 7, 10
+    x0 = rng.choice([0.0, 1.0, 2.0, 3.0, 8.0], n)
+    sets = (rng.random((m, n)) < 0.4).astype(float)
+    a_ub = np.vstack([sets, -sets])
+    b_ub = np.concatenate([sets @ x0 + 0.5, -(sets @ x0 - 0.5)])
+    targets = (rng.random((k, n)) < 0.3).astype(float)
+    hi = np.full(n, 50.0)
+    exact = _direct_widths(targets, a_ub, b_ub, np.zeros(n), hi)
+    got = narrow_targets(targets, 5.0, a_ub=a_ub, b_ub=b_ub, lo=0.0, hi=hi, known=x0)
+    assert set(got) == set(np.flatnonzero(exact < 5.0 - 1e-6))
+    for i, w in got.items():
+        assert w == pytest.approx(exact[i], abs=1e-6)
+
+
+def test_set_fix_protects_a_small_cell_with_few_cells():
+    """A 3 × 2 table with row and column totals and a grand total (hand-built): one cell
+    is 2. Hiding it alone lets the row total give it back; the cheapest protection is a
+    rectangle of four cells (two rows, two columns), which the linear program finds."""
+    # rows r0..r2, columns c0, c1; cells, row totals, column totals, grand total
+    cell = np.array([[2.0, 30.0], [20.0, 25.0], [40.0, 45.0]])
+    rows_t = cell.sum(axis=1)
+    cols_t = cell.sum(axis=0)
+    values = np.concatenate([cell.ravel(), rows_t, cols_t, [cell.sum()]])
+    c = lambda i, j: 2 * i + j  # noqa: E731
+    r = lambda i: 6 + i  # noqa: E731
+    k = lambda j: 9 + j  # noqa: E731
+    groups = [(r(i), [c(i, 0), c(i, 1)]) for i in range(3)]
+    groups += [(k(j), [c(0, j), c(1, j), c(2, j)]) for j in range(2)]
+    groups += [(11, [r(0), r(1), r(2)])]
+    from harmreach.analysis.disclosure import protect
+
+    hid = protect(values, groups, 5.0)
+    hidden_cells = {(i, j) for i in range(3) for j in range(2) if hid[c(i, j)]}
+    assert (0, 0) in hidden_cells
+    assert not hid[6:].any(), "totals stay published"
+    assert len(hidden_cells) == 4  # a rectangle: two rows × two columns
+    rows_ = {i for i, _ in hidden_cells}
+    assert len(rows_) == 2 and all(
+        ((i, 0) in hidden_cells) == ((i, 1) in hidden_cells) for i in rows_
+    )
+    # and the small cell really ranges over at least 5 (a direct program)
+    from scipy.optimize import linprog
+
+    n = len(values)
+    a_eq = np.zeros((len(groups), n))
+    for g, (t, parts) in enumerate(groups):
+        a_eq[g, t] = 1
+        a_eq[g, parts] = -1
+    bounds = [(0, None) if hid[i] else (values[i] - 0.5, values[i] + 0.5) for i in range(n)]
+    obj = np.zeros(n)
+    obj[c(0, 0)] = 1
+    lo = linprog(obj, A_eq=a_eq, b_eq=np.zeros(len(groups)), bounds=bounds).fun
+    hi = -linprog(-obj, A_eq=a_eq, b_eq=np.zeros(len(groups)), bounds=bounds).fun
+    assert hi - lo >= 5.0
