@@ -1036,7 +1036,8 @@ def headline(
             else None
         )
         c[4].metric(
-            f"With {n} satellite{'s' if n > 1 else ''}",
+            f"With {n} satellite{'s' if n > 1 else ''}"
+            + (" (two sites)" if pp.share_column == "share_backup_after" else ""),
             after.text,
             delta=delta,
             help=after.why or None,

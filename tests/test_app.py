@@ -98,6 +98,19 @@ def test_planning_controls(app):
     assert not app.exception
 
 
+def test_backup_plan_is_labelled_as_backup(app):
+    """The backup objective's headline and table speak of two sites, not of coverage."""
+    app.sidebar.slider[-1].set_value(3).run()
+    app.sidebar.selectbox[-1].set_value("backup").run()
+    assert not app.exception
+    head = next(m for m in app.metric if m.label.startswith("With 3 satellites"))
+    assert "two sites" in head.label
+    tables = [d.value for d in app.dataframe if "Rank" in d.value.columns]
+    if tables:  # the proposals table is on the Map view
+        assert "Share with two sites after" in tables[0].columns
+    app.sidebar.selectbox[-1].set_value("coverage").run()
+
+
 def test_bad_upload_shows_the_validation_message(app):
     app.sidebar.radio[0].set_value("My files").run()
     up = app.sidebar.get("file_uploader")[0]
