@@ -261,7 +261,11 @@ def _spatial_order(xy: np.ndarray, cell_m: float = 1000.0) -> np.ndarray | None:
 
 
 def _query_in_order(
-    tree: cKDTree, xy: np.ndarray, order: np.ndarray | None, bound: float = np.inf
+    tree: cKDTree,
+    xy: np.ndarray,
+    order: np.ndarray | None,
+    bound: float = np.inf,
+    workers: int = -1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest point of ``tree`` for each of ``xy``, queried in ``order``, returned as given.
 
@@ -269,9 +273,9 @@ def _query_in_order(
     quarter faster on a large network.
     """
     if order is None:
-        d, j = tree.query(xy, k=1, workers=-1, distance_upper_bound=bound)
+        d, j = tree.query(xy, k=1, workers=workers, distance_upper_bound=bound)
         return np.asarray(d, dtype=float), np.asarray(j, dtype=np.int64)
-    d_o, j_o = tree.query(xy[order], k=1, workers=-1, distance_upper_bound=bound)
+    d_o, j_o = tree.query(xy[order], k=1, workers=workers, distance_upper_bound=bound)
     d = np.empty(len(xy))
     j = np.empty(len(xy), dtype=np.int64)
     d[order] = d_o
@@ -329,8 +333,11 @@ class NetworkEngine:
             f"{self._walk_ms * 3.6:g} km/h"
         )
 
-    def snap(self, xy: np.ndarray) -> Snap:
-        """Nearest connected node of every point; points beyond the snap limit are flagged."""
+    def snap(self, xy: np.ndarray, workers: int = -1) -> Snap:
+        """Nearest connected node of every point; points beyond the snap limit are flagged.
+
+        ``workers``: threads for the KD-tree queries (-1: all cores).
+        """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if len(xy) == 0:
             z = np.zeros(0, bool)
@@ -343,11 +350,11 @@ class NetworkEngine:
         # searched within the snap limit (a hair above it, so a point exactly at the limit is
         # found and judged below as before); beyond it a point is not attached anyway
         bound = self.max_snap_m * (1 + 1e-9) + 1e-9
-        d, j = _query_in_order(self._tree, xy, order, bound)
+        d, j = _query_in_order(self._tree, xy, order, bound, workers)
         if self._whole:
             d_all = d.copy()
         else:
-            d_all, _ = _query_in_order(self._tree_all, xy, order, bound)
+            d_all, _ = _query_in_order(self._tree_all, xy, order, bound, workers)
             j = self._main_idx[np.minimum(j, len(self._main_idx) - 1)]
         miss = ~np.isfinite(d_all)
         if miss.any():  # no street within the limit: how far the nearest is, for the notes
@@ -588,9 +595,10 @@ class NetworkEngine:
         ok = np.flatnonzero(~ssnap.too_far)
         t_lim = np.inf if minutes is None else minutes * 60.0
         # The searches start from the sites only: snap the demand points meanwhile on
-        # another thread (the KD-tree query and the compiled kernels release the GIL).
+        # another thread (the KD-tree query and the compiled kernels release the GIL), one
+        # thread for the query so that it does not take the searches' cores.
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            pending = pool.submit(self.snap, demand_xy)
+            pending = pool.submit(self.snap, demand_xy, 1)
             labels = self._site_labels(ssnap, ok, k, minutes, limit_s, pool)
             dsnap = pending.result()
         notes = self._reach_notes(dsnap, ssnap, len(site_xy))
