@@ -292,6 +292,11 @@ class NetworkEngine:
     attached: ``off_network`` when no street at all is that close, ``unreachable`` when the
     only streets that close are pieces not joined to the main network. For driving, times
     run from home to site (one-way streets).
+
+    Searches run on :meth:`StreetNetwork.kernel_graph` (nodes in Hilbert order). ``threads``
+    (default :data:`DEFAULT_THREADS`) runs the nearest-site search as two searches from
+    halves of the sites on two threads; results are the same with one thread (exact ties
+    name the first site in the list either way).
     """
 
     is_network = True
@@ -575,7 +580,8 @@ class NetworkEngine:
     ) -> NearestSites:
         """K nearest sites of every demand point along the network, in one search.
 
-        The nearest site is searched without a bound (one multi-source Dijkstra). With
+        The nearest site is searched without a bound (one multi-source Dijkstra, or two
+        halves of it on two threads, each stopping where the other is nearer). With
         ``minutes``, every site within T of every node is collected too (one search per
         site stopped at T, touching only the nodes in reach), which gives the second to
         k-th nearest within T and the count within T. Without ``minutes``, the k nearest
