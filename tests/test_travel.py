@@ -568,3 +568,26 @@ def test_snap_matches_brute_force_at_and_beyond_the_limit(grid):
     ok = ~snap.too_far
     np.testing.assert_allclose(d[np.flatnonzero(ok), snap.node[ok]], near[ok], rtol=1e-12)
     assert (snap.node[~ok] == -1).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sites_at_one_place_name_the_first_whatever_the_threads(grid, threads):
+    net = grid(20, 20, seed=3)
+    xy = net.node_xy
+    a, b, c = xy[21], xy[210], xy[378]
+    sites = np.array([a, b, b + 0.0, c, b])  # three sites at one place (a tie everywhere)
+    eng = NetworkEngine(net, threads=threads)
+    res = eng.nearest(xy, sites, k=2, minutes=60)
+    ref = reference_matrix(net, xy, sites)
+    best = ref.min(axis=1)
+    np.testing.assert_allclose(res.time_s[:, 0], best, atol=1e-6)
+    assert (res.site[:, 0] != 2).all() and (res.site[:, 0] != 4).all()  # never a later twin
+    from_b = np.isclose(ref[:, 1], best, rtol=0, atol=1e-9)
+    assert from_b.sum() > 50
+    np.testing.assert_array_equal(res.site[from_b, 0], 1)
+    # the second nearest of a point nearest to b is b's twin, at the same time
+    np.testing.assert_array_equal(res.site[from_b, 1], 2)
+    np.testing.assert_allclose(res.time_s[from_b, 1], res.time_s[from_b, 0], rtol=0, atol=0)
+    t, named = eng.node_times_nearest(sites)
+    np.testing.assert_allclose(t, best, atol=1e-6)
+    assert set(np.unique(named).tolist()) <= {0, 1, 3}
