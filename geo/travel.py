@@ -483,7 +483,8 @@ class NetworkEngine:
         Returned as CSR over the positions of :meth:`StreetNetwork.kernel_graph` (``ptr``,
         site position in the full site list, time), each node's labels in any order.
         With k = 0 (only the pairs within the limit) one bounded search runs per site,
-        touching only what is in reach; otherwise one search with (node, site) labels
+        touching only what is in reach (with two threads, the first half of the sites on
+        one and the rest on the other); otherwise one search with (node, site) labels
         (fine for a few labels per node).
         """
         from harmreach.geo._dijkstra import group_by_node, k_labels, pairs_within
@@ -492,9 +493,30 @@ class NetworkEngine:
         src_nodes = g.rank[ssnap.node[ok]]
         offsets = ssnap.dist_m[ok] / self._walk_ms
         if k == 0:
-            node, src, t = pairs_within(
-                g.indptr, g.indices, g.data, src_nodes, offsets, float(limit_s)
-            )
+            lim = float(limit_s)
+            half = len(ok) // 2 if self.threads >= 2 else 0
+            if half:
+                # independent searches: the halves' pairs, put one after the other, are
+                # exactly the one-thread output (grouped by site, in site order)
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    rest = pool.submit(
+                        pairs_within,
+                        g.indptr,
+                        g.indices,
+                        g.data,
+                        src_nodes[half:],
+                        offsets[half:],
+                        lim,
+                    )
+                    first = pairs_within(
+                        g.indptr, g.indices, g.data, src_nodes[:half], offsets[:half], lim
+                    )
+                    second = rest.result()
+                node = np.concatenate([first[0], second[0]])
+                src = np.concatenate([first[1], second[1] + half])
+                t = np.concatenate([first[2], second[2]])
+            else:
+                node, src, t = pairs_within(g.indptr, g.indices, g.data, src_nodes, offsets, lim)
             ptr, src, t = group_by_node(node, src, t, g.n)
         else:
             ptr, src, t = k_labels(

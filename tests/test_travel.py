@@ -591,3 +591,21 @@ def test_sites_at_one_place_name_the_first_whatever_the_threads(grid, threads):
     t, named = eng.node_times_nearest(sites)
     np.testing.assert_allclose(t, best, atol=1e-6)
     assert set(np.unique(named).tolist()) <= {0, 1, 3}
+
+
+def test_pairs_within_are_the_same_with_two_threads(tmp_path):
+    net = network_from_pbf(get_data("helsinki_pbf"), "walk", cache_dir=tmp_path)
+    rng = np.random.default_rng(8)
+    lo, hi = net.node_xy.min(0), net.node_xy.max(0)
+    demand = rng.uniform(lo, hi, (3000, 2))
+    sites = rng.uniform(lo, hi, (41, 2))
+    one = NetworkEngine(net, threads=1).within(demand, sites, 600.0)
+    two = NetworkEngine(net, threads=2).within(demand, sites, 600.0)
+    assert one.nnz > 1000
+    for a, b in [(one.point, two.point), (one.site, two.site), (one.time_s, two.time_s)]:
+        np.testing.assert_array_equal(a, b)
+    res1 = NetworkEngine(net, threads=1).nearest(demand, sites, k=3, minutes=10)
+    res2 = NetworkEngine(net, threads=2).nearest(demand, sites, k=3, minutes=10)
+    np.testing.assert_array_equal(res1.time_s, res2.time_s)
+    np.testing.assert_array_equal(res1.site, res2.site)
+    np.testing.assert_array_equal(res1.n_within, res2.n_within)
