@@ -26,6 +26,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.errors import InputError
 
@@ -132,7 +133,7 @@ def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 def rfc7946_geometries(geoms: gpd.GeoSeries) -> np.ndarray:
     """WGS84, at most six decimals, valid, polygons wound right-hand (exterior CCW)."""
-    g = geoms.to_crs(settings.WGS84_EPSG).values
+    g = crsmod.to_crs(geoms, settings.WGS84_EPSG).values
     g = shapely.transform(g, lambda c: np.round(c, DECIMALS))
     g = shapely.make_valid(g)
     return shapely.orient_polygons(g, exterior_cw=False)
@@ -261,7 +262,7 @@ def table_of(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     df = df.drop(columns=[c for c in METRE_POSITIONS if c in df.columns])
     if len(gdf) and (gdf.geom_type == "Point").all() and "lon" not in df.columns:
-        ll = gdf.geometry.to_crs(settings.WGS84_EPSG)
+        ll = crsmod.to_crs(gdf.geometry, settings.WGS84_EPSG)
         df["lon"] = ll.x.round(DECIMALS)
         df["lat"] = ll.y.round(DECIMALS)
     return df

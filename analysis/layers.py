@@ -9,21 +9,20 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from harmreach.analysis.disclosure import suppress_group
 from harmreach.analysis.gaps import LINK_M
 from harmreach.analysis.scenario import CoverageResult, site_xy
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset, read_demo_areas
 
-#: Columns of the proposals layer, in order (the CLI's ``plan --out`` writes the same).
+#: Where each proposal is (the gate, :func:`analysis.publish.plan`, adds the published
+#: ``need_added`` and running share; the CLI's ``plan --out`` writes the same).
 PROPOSAL_COLUMNS = [
     "rank",
     "nearest_postcode",
     "ward_name",
     "district_name",
     "nearest_site_km",
-    "need_added",
-    "share_covered_after",
     "areas_gaining",
     "lon",
     "lat",
@@ -50,14 +49,17 @@ def ward_names(demand: pd.DataFrame) -> np.ndarray:
     if "ward_code" not in demand.columns:
         return np.full(len(demand), None, dtype=object)
     names = _demo_ward_names()
-    return demand["ward_code"].map(lambda c: names.get(str(c))).to_numpy(dtype=object)
+    return demand["ward_code"].astype(str).map(names).to_numpy(dtype=object)
 
 
 def place_names(demand: pd.DataFrame) -> np.ndarray:
     """Per demand point, a place people know: its ward's name, else its postcode sector."""
     ward = ward_names(demand)
     if "postcode" in demand.columns:
-        sector = demand["postcode"].map(postcode_sector).to_numpy(dtype=object)
+        # vectorised form of postcode_sector (a Python call per postcode took 40 ms a run)
+        pc = demand["postcode"]
+        text = pc.where(pc.map(lambda x: isinstance(x, str))).str.strip().str.upper()
+        sector = text.str[:-2].str.strip().where(text.str.len() >= 5).to_numpy(dtype=object)
     else:
         sector = np.full(len(demand), None, dtype=object)
     out = np.where(
@@ -81,9 +83,9 @@ def gap_rule(result: CoverageResult) -> str:
 
 
 def proposal_table(
-    ds: Dataset, result: CoverageResult, proposed: gpd.GeoDataFrame, threshold: int | None = None
+    ds: Dataset, result: CoverageResult, proposed: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
-    """Proposed sites as decisions: where each is and what it adds, ready to publish.
+    """Proposed sites as decisions: where each is, ready for the gate to add what it adds.
 
     Parameters
     ----------
@@ -92,22 +94,18 @@ def proposal_table(
     result
         The coverage run the plan was made for (demand points, sites in play).
     proposed
-        The plan's proposed sites (``SitePlan.proposed``: ``order``, ``need_added``,
-        ``share_covered_after``, ``areas_gaining``, points in the analysis CRS).
-    threshold
-        Suppress ``need_added`` under this (default: the run's threshold), with secondary
-        suppression, since the gains add up to the published change in need covered.
+        The plan's proposed sites (``SitePlan.proposed``: ``order``, ``areas_gaining``,
+        points in the analysis CRS).
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per proposal, in the order chosen: ``rank``, ``nearest_postcode``,
         ``ward_name`` (None when the ward is not known), ``district_name``,
-        ``nearest_site_km`` (straight line to the nearest site in play), ``need_added``
-        (suppressed under the threshold), ``share_covered_after``, ``areas_gaining``,
-        ``lon``, ``lat`` and the point (analysis CRS).
+        ``nearest_site_km`` (straight line to the nearest site in play), ``areas_gaining``,
+        ``lon``, ``lat`` and the point (analysis CRS). No count of people: those are
+        published by :func:`analysis.publish.plan`.
     """
-    thr = result.params.suppress if threshold is None else threshold
     if proposed is None or len(proposed) == 0:
         return gpd.GeoDataFrame(
             {c: [] for c in PROPOSAL_COLUMNS}, geometry=[], crs=result.demand.crs
@@ -135,8 +133,7 @@ def proposal_table(
     names = areas.set_index("area_code")["area_name"]
     fallback = nearest["area_code"].map(names).to_numpy(dtype=object)
     district = np.where(pd.notna(district), district, fallback)
-    hide = suppress_group(p["need_added"].to_numpy(float), True, thr)
-    ll = p.geometry.to_crs(settings.WGS84_EPSG)
+    ll = crsmod.to_crs(p.geometry, settings.WGS84_EPSG)
     out = gpd.GeoDataFrame(
         {
             "rank": p["order"].astype(int).to_numpy(),
@@ -146,8 +143,6 @@ def proposal_table(
             "ward_name": ward_names(nearest),
             "district_name": district,
             "nearest_site_km": site_km,
-            "need_added": np.where(hide, np.nan, p["need_added"].to_numpy(float)),
-            "share_covered_after": p["share_covered_after"].to_numpy(float),
             "areas_gaining": p["areas_gaining"].to_numpy(dtype=object),
             "lon": ll.x.round(6).to_numpy(),
             "lat": ll.y.round(6).to_numpy(),

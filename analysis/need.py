@@ -22,6 +22,14 @@ class NeedSurface:
     method: str
     unplaced_total: float = 0.0
     unplaced: list[str] = field(default_factory=list)
+    #: the need is a known linear function of a few input counts (client counts by sector
+    #: or district, a per-area table): ``need[p] == factor[p] * inputs[group[p]]`` (group -1:
+    #: no input). The weights are public (residents), so the inputs are what must stay
+    #: secret: the publishing gate audits over them (None when need is not such a mix).
+    group: np.ndarray | None = None
+    factor: np.ndarray | None = None
+    inputs: np.ndarray | None = None
+    input_names: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the CLI and the app."""
@@ -36,19 +44,23 @@ class NeedSurface:
         return text
 
 
+def spread_shares(keys: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each point's share of its key's total: by weight, equally where the weights are 0."""
+    keys = pd.Series(keys)
+    w = pd.Series(np.asarray(weights, dtype=float))
+    wsum = w.groupby(keys).transform("sum").to_numpy()
+    nkey = keys.groupby(keys).transform("size").to_numpy()
+    return np.where(wsum > 0, w.to_numpy() / np.where(wsum > 0, wsum, 1.0), 1.0 / nkey)
+
+
 def spread_by_weight(keys: np.ndarray, weights: np.ndarray, totals: pd.Series) -> np.ndarray:
     """Share each key's total over the points with that key, in proportion to their weights.
 
     Where a key's weights sum to zero (e.g. only business postcodes), the total is shared
     equally over its points instead, so no need is lost.
     """
-    keys = pd.Series(keys)
-    w = pd.Series(np.asarray(weights, dtype=float))
-    wsum = w.groupby(keys).transform("sum").to_numpy()
-    nkey = keys.groupby(keys).transform("size").to_numpy()
-    tot = keys.map(totals).fillna(0.0).to_numpy(float)
-    share = np.where(wsum > 0, w.to_numpy() / np.where(wsum > 0, wsum, 1.0), 1.0 / nkey)
-    return tot * share
+    tot = pd.Series(keys).map(totals).fillna(0.0).to_numpy(float)
+    return tot * spread_shares(keys, weights)
 
 
 def _area_keys(demand: gpd.GeoDataFrame, wanted: set[str]) -> tuple[np.ndarray, str]:
@@ -68,7 +80,41 @@ def _area_keys(demand: gpd.GeoDataFrame, wanted: set[str]) -> tuple[np.ndarray, 
     return best, best_col
 
 
-def need_surface(demand: gpd.GeoDataFrame, need: NeedInput | None) -> NeedSurface:
+#: the name of the group small input counts are pooled into
+POOLED = "pooled small counts"
+
+
+def pool_small(
+    keys: np.ndarray, totals: pd.Series, below: float
+) -> tuple[np.ndarray, pd.Series, list[str]]:
+    """Pool input counts above 0 and under ``below`` so that none is spread on its own.
+
+    A published figure made from client counts by sector is a fixed mix of those counts,
+    with public weights (residents): enough published figures give the counts back. So a
+    count of 1-4 clients is never used alone: every such key is pooled, the pool (with the
+    smallest other key, if the pool is still under ``below``) is spread over all its
+    postcodes by residents, and only the pool's total enters any figure.
+    """
+    placed = set(pd.unique(keys))
+    t = totals[[k in placed for k in totals.index]]
+    small = t[(t > 0) & (t < below)]
+    if below <= 0 or small.empty:
+        return keys, totals, []
+    pool = list(small.index)
+    if small.sum() < below:
+        big = t[t >= below].sort_values()
+        if len(big):
+            pool.append(big.index[0])
+    members = set(pool)
+    new_keys = np.array([POOLED if k in members else k for k in keys], dtype=object)
+    new_totals = totals.drop(index=pool)
+    new_totals.loc[POOLED] = float(totals.loc[pool].sum())
+    return new_keys, new_totals, [str(k) for k in pool]
+
+
+def need_surface(
+    demand: gpd.GeoDataFrame, need: NeedInput | None, *, pool_below: float | None = None
+) -> NeedSurface:
     """Need at every demand point.
 
     Parameters
@@ -78,7 +124,11 @@ def need_surface(demand: gpd.GeoDataFrame, need: NeedInput | None) -> NeedSurfac
     need
         A validated need input; None spreads a national-rate estimate over residents
         (England's opiate/crack rate: 9 per 1,000 aged 15-64, 62% of residents).
+    pool_below
+        Input counts (per sector, district or area) above 0 and under this are pooled
+        before spreading (see :func:`pool_small`); default: the suppression threshold.
     """
+    below = settings.SUPPRESSION_THRESHOLD if pool_below is None else pool_below
     residents = demand["residents"].to_numpy(float)
     if need is None:
         rate = settings.OCU_PER_1000_AGED_15_64 / 1000 * settings.SHARE_AGED_15_64
@@ -109,10 +159,28 @@ def need_surface(demand: gpd.GeoDataFrame, need: NeedInput | None) -> NeedSurfac
         raise InputError(f"unknown need kind {need.kind}")
     present = set(pd.unique(keys))
     missing = [k for k in totals.index if k not in present and totals[k] > 0]
-    out = spread_by_weight(keys, residents, totals)
+    totals = totals.groupby(level=0).sum()
+    keys, totals, pooled = pool_small(np.asarray(keys, dtype=object), totals, below)
+    if pooled:
+        method += (
+            f"; {len(pooled)} key(s) with under {below:g} (or pooled with them) spread together "
+            "so that no small count is used alone: "
+            + ", ".join(pooled[:8])
+            + (" …" if len(pooled) > 8 else "")
+        )
+    names = [str(k) for k in totals.index]
+    pos = {k: i for i, k in enumerate(totals.index)}
+    group = np.array([pos.get(k, -1) for k in keys], dtype=np.int64)
+    factor = spread_shares(keys, residents)
+    inputs = totals.to_numpy(float)
+    out = np.where(group >= 0, factor * inputs[np.maximum(group, 0)], 0.0)
     return NeedSurface(
         out,
         method,
         unplaced_total=float(totals.loc[missing].sum()) if missing else 0.0,
         unplaced=[str(k) for k in missing],
+        group=group,
+        factor=np.where(group >= 0, factor, 0.0),
+        inputs=inputs,
+        input_names=names,
     )

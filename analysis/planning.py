@@ -863,11 +863,36 @@ class SitePlan:
     n_candidates: int
     candidates_from: str
     objective: str = "coverage"
+    #: per step, the demand points whose count the objective measures it raises (newly
+    #: within reach of a site; of two sites for backup): the gate audits the plan over them
+    step_masks: list[np.ndarray] | None = None
 
     @property
     def shortfall(self) -> str | None:
         """Why fewer sites than asked for were proposed (None when all were)."""
         return self.result.shortfall
+
+
+def plan_step_masks(
+    a: sp.spmatrix, chosen: np.ndarray, existing_count: np.ndarray, objective: str
+) -> list[np.ndarray]:
+    """Per chosen candidate in order, the demand points it newly brings to the objective's level.
+
+    The level is one site within T (``coverage``, ``equity``) or two (``backup``): a step's
+    ``need_added`` is the need at exactly these points.
+    """
+    level = 2 if objective == "backup" else 1
+    a = sp.csc_matrix(a)
+    count = np.asarray(existing_count, dtype=np.int64).copy()
+    out = []
+    for j in np.asarray(chosen, dtype=np.int64):
+        col = a.indices[a.indptr[j] : a.indptr[j + 1]]
+        was = count[col] >= level
+        count[col] += 1
+        m = np.zeros(len(count), bool)
+        m[col[~was & (count[col] >= level)]] = True
+        out.append(m)
+    return out
 
 
 def plan_for_run(
@@ -942,4 +967,5 @@ def plan_for_run(
         n_candidates=len(cand),
         candidates_from=candidates_from,
         objective=objective,
+        step_masks=plan_step_masks(a, res.chosen[: len(table)], existing, objective),
     )

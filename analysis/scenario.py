@@ -138,7 +138,7 @@ def run_coverage(
             f"the network is in {network.crs.name} but the areas are in {ds.crs.name}.",
             fix="use a network extract of the same country as the areas.",
         )
-    surface = surface or need_surface(ds.demand, ds.need)
+    surface = surface or need_surface(ds.demand, ds.need, pool_below=params.suppress)
     play = sites_in_play(ds, params)
     sites = ds.sites.copy()
     sites["in_play"] = play

@@ -26,6 +26,7 @@ from harmreach.analysis import publish
 from harmreach.analysis.exports import export
 from harmreach.analysis.publish import Published
 from harmreach.analysis.scenario import CoverageResult, Params, build_engine, run_coverage
+from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset, load_dataset
 from harmreach.geo.errors import InputError
@@ -107,7 +108,7 @@ def _source(obj: InputLike, kind: str) -> str | Path | Source | None:
                 fix="set one, e.g. gdf.set_crs(27700) or gdf.set_crs(4326).",
             )
         # GeoJSON is WGS84 lon/lat by definition (RFC 7946): reproject, then serialise.
-        data = obj.to_crs(settings.WGS84_EPSG).to_json(drop_id=True).encode()
+        data = crsmod.to_crs(obj, settings.WGS84_EPSG).to_json(drop_id=True).encode()
         return Source(name=f"{kind}.geojson", data=data)
     if isinstance(obj, pd.DataFrame):
         buf = io.StringIO()
