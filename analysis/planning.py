@@ -96,8 +96,10 @@ def coverage_matrix(
             else (np.zeros(0, np.int64))
         )
     else:
-        t = engine.matrix(demand_xy, cand_xy, limit_s=minutes * 60.0)
-        rows, cols = np.nonzero(t <= minutes * 60.0)
+        # sparse pairs within T (the engine's bounded searches), never a points x
+        # candidates matrix
+        pairs = engine.within(demand_xy, cand_xy, minutes * 60.0)
+        rows, cols = pairs.point, pairs.site
     return sp.csr_matrix(
         (np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(demand_xy), len(cand_xy))
     )

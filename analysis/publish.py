@@ -521,6 +521,15 @@ def _share_headline(
             if led.small(den)
             else "it would reveal a small count elsewhere"
         )
+        if led.shown(num) and band:
+            # the count itself is published (e.g. in the table's ALL row): say it, and
+            # why its share is not
+            return Headline(
+                label,
+                f"{count_text(_round_count(vn, round_to))} people",
+                None,
+                f"the share is hidden: the total is hidden, {why}",
+            )
         return Headline(label, "hidden", None, why)
     comp_small = comp is not None and led.small(comp)
     if not band:

@@ -287,6 +287,10 @@ def add_text_value(
 ) -> None:
     """A headline value: a share (``den`` given), a count, a band, or ``hidden``."""
     text = text.strip()
+    m = re.match(r"^([\d,]+(?:\.\d+)?) people \(the share is hidden", text)
+    if m:  # a share's count, published when its total is hidden
+        audit.count(label, num, *count_interval(m.group(1), base))
+        return
     b = band_of(text)
     if b is not None:
         kind, x = b

@@ -152,7 +152,8 @@ def test_coverage_matrix_network_equals_estimated_definition(grid):
     cand = net.node_xy[[0, 112, 224]]
     a = coverage_matrix(eng, demand, cand, 5).toarray()
     t = eng.matrix(demand, cand)
-    np.testing.assert_array_equal(a, (t <= 300).astype(int))
+    # on this grid some pairs are exactly 300 s away: SciPy's sum gives 300.000000001
+    np.testing.assert_array_equal(a, (t <= 300 * (1 + 1e-9)).astype(int))
     est = build_engine(Params(), None)
     b = coverage_matrix(est, demand, cand, 5).toarray()
     np.testing.assert_array_equal(b, (est.matrix(demand, cand) <= 300 * (1 + 1e-9)).astype(int))
