@@ -1297,6 +1297,10 @@ def plan(
             virtual=True,
         )
         led.group(u_all, [*steps, rest])
+    if not led.shown(n_all):
+        # the running figure is shown only as a share of the total: with the total hidden,
+        # so is the count (and it must stay unknown, like any hidden figure)
+        led.prehide(cums)
     led.solve()
     prop = site_plan.proposed.reset_index(drop=True).copy()
     if decisions is not None and len(decisions) == len(prop):
