@@ -102,6 +102,16 @@ from harmreach.geo.errors import InputError
 
 #: Stamped on the metadata of everything this module publishes (tests check it).
 GATE = "harmreach.publish"
+#: Stage 1 decides the total's need within each grid minute (the curve) before anything
+#: else, so runs at different minutes agree on it; per area too when this is True, which
+#: also makes each area's figure at T agree across runs, at a high price in hidden cells
+#: (the demo at night lost its headline), so it is off.
+STAGE1_PER_AREA = False
+
+#: Stage 1 (need within each grid minute per area) keeps point masks for the self-audit
+#: up to this many bytes (areas x grid minutes x points); beyond, only the total's.
+STAGE1_MASK_BYTES = 1_500_000_000
+
 #: Minutes at which the coverage curve is published (plus T itself).
 CURVE_STEP_MIN = 5
 #: Shares are published to 0.1 of a percent.
@@ -730,16 +740,87 @@ def coverage(
         if "second_min" in dem.columns
         else np.zeros(len(dem), bool)
     )
+    # Stage 1, the same whatever T: each area's need and its need within m minutes for m
+    # on the curve's grid, decided and frozen first. Runs at other minutes then agree on
+    # these figures (one run's hidden curve point is not another run's headline), and an
+    # area's need within T is its stage-1 figure when T is on the grid.
+    near = dem["nearest_min"].to_numpy()
+    grid = [float(m) for m in range(CURVE_STEP_MIN, settings.CURVE_MAX_MINUTES + 1, CURVE_STEP_MIN)]
+    masks_ok = len(codes) * len(grid) * len(dem) <= STAGE1_MASK_BYTES
+    reach_cell: dict[tuple[str, float], int] = {}
+    area_mask: dict[str, np.ndarray] = {}
     for i, code in enumerate(codes):
         am = np.ones(len(dem), bool) if code == TOTAL else pt_area == code
+        area_mask[code] = am
+        cell[(code, "need")] = led.add(f"areas:{code}:need", t.at[i, "need"], mask=am)
+        if code != TOTAL and not STAGE1_PER_AREA:
+            continue
+        for m in grid:
+            within = am & (near <= m)
+            reach_cell[(code, m)] = led.add(
+                f"reach:{code}:{m:g}",
+                float(led.need[within].sum()),
+                mask=within if (masks_ok or code == TOTAL) else None,
+            )
+    for code in codes:
+        if (code, grid[0]) not in reach_cell:
+            continue
+        prev_ = None
+        for m in grid:
+            if prev_ is not None:
+                step = led.add(
+                    f"reach:{code}:{m:g}:step",
+                    led.values[reach_cell[(code, m)]] - led.values[prev_],
+                    virtual=True,
+                )
+                led.group(reach_cell[(code, m)], [prev_, step])
+            prev_ = reach_cell[(code, m)]
+        rest = led.add(
+            f"reach:{code}:beyond", led.values[cell[(code, "need")]] - led.values[prev_], True
+        )
+        led.group(cell[(code, "need")], [prev_, rest])
+    body_codes = [codes[i] for i in body]
+    if TOTAL in codes:
+        led.group(cell[(TOTAL, "need")], [cell[(c, "need")] for c in body_codes])
+        if STAGE1_PER_AREA:
+            for m in grid:
+                led.group(reach_cell[(TOTAL, m)], [reach_cell[(c, m)] for c in body_codes])
+    led.solve()
+    led.frozen = len(led.values)  # stage 1 is decided: stage 2 cannot change it
+    T = float(result.params.minutes)
+    for i, code in enumerate(codes):
+        am = area_mask[code]
         part = {"need": am, "need_uncovered": am & ~pt_cov, "need_backup": am & pt_bk}
         for c in cols:
-            if c == "need_covered":
+            if c in ("need_covered", "need"):
                 continue
             cell[(code, c)] = led.add(f"areas:{code}:{c}", t.at[i, c], mask=part[c])
-        cell[(code, "need_covered")] = led.cover_cell(
-            code, play_ids, f"areas:{code}:need_covered", t.at[i, "need_covered"], am & pt_cov
-        )
+        if (code, T) in reach_cell:
+            c_ = reach_cell[(code, T)]
+            led.cover[(code, frozenset(play_ids))] = c_
+            led.index[f"areas:{code}:need_covered"] = c_
+            cell[(code, "need_covered")] = c_
+        else:
+            cell[(code, "need_covered")] = led.cover_cell(
+                code, play_ids, f"areas:{code}:need_covered", t.at[i, "need_covered"], am & pt_cov
+            )
+            # between the grid's neighbours of T
+            lo_m = max((m for m in grid if m < T and (code, m) in reach_cell), default=None)
+            hi_m = min((m for m in grid if m > T and (code, m) in reach_cell), default=None)
+            if lo_m is not None:
+                d_ = led.add(
+                    f"reach:{code}:{lo_m:g}-T",
+                    led.values[cell[(code, "need_covered")]] - led.values[reach_cell[(code, lo_m)]],
+                    virtual=True,
+                )
+                led.group(cell[(code, "need_covered")], [reach_cell[(code, lo_m)], d_])
+            if hi_m is not None:
+                d_ = led.add(
+                    f"reach:{code}:T-{hi_m:g}",
+                    led.values[reach_cell[(code, hi_m)]] - led.values[cell[(code, "need_covered")]],
+                    virtual=True,
+                )
+                led.group(reach_cell[(code, hi_m)], [cell[(code, "need_covered")], d_])
         if has_b:
             cell[(code, "single")] = led.add(
                 f"areas:{code}:covered_single",
@@ -802,31 +883,11 @@ def coverage(
     total_need = led.values[n_all]
     curve_raw = result.curve
     mins = _curve_minutes(result.params.minutes)
-    q_cells: list[int] = []
-    for m in mins:
-        if m == float(result.params.minutes):
-            q_cells.append(c_all)
-            continue
-        share = float(np.interp(m, curve_raw["minutes"], curve_raw["share_covered"]))
-        exact = curve_raw.loc[curve_raw["minutes"] == m, "share_covered"]
-        if len(exact):
-            share = float(exact.iloc[0])
-        q_cells.append(
-            led.add(
-                f"curve:{m:g}",
-                share * total_need if share == share else 0.0,
-                mask=dem["nearest_min"].to_numpy() <= m + 1e-9,
-            )
-        )
-    prev = None
-    for m, q in zip(mins, q_cells, strict=True):
-        if prev is not None:
-            v = led.add(f"curve:{m:g}:step", led.values[q] - led.values[prev], virtual=True)
-            led.group(q, [prev, v])
-        prev = q
-    if prev is not None:
-        tail = led.add("curve:tail", total_need - led.values[prev], virtual=True)
-        led.group(n_all, [prev, tail])
+    # the curve's grid points are stage 1's (their steps are related there); T is c_all
+    del curve_raw
+    q_cells: list[int] = [
+        c_all if m == float(result.params.minutes) else reach_cell[(TOTAL, m)] for m in mins
+    ]
 
     # gaps: they partition the uncovered need of their area (plus smaller clusters)
     g_raw, rank = gaps if gaps is not None else raw_gaps(ds, result)
