@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
 from harmreach.geo.dataset import Dataset
 from harmreach.geo.errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: Stamped on the metadata of everything this module publishes (tests check it).
 GATE = "harmreach.publish"
@@ -785,6 +788,12 @@ def coverage(
         if STAGE1_PER_AREA:
             for m in grid:
                 led.group(reach_cell[(TOTAL, m)], [reach_cell[(c, m)] for c in body_codes])
+    # how closely a published figure pins its count: a share to 0.1 of a percent of the
+    # smallest area's need
+    area_needs = [
+        led.values[cell[(c_, "need")]] for c_ in codes if led.values[cell[(c_, "need")]] > 0
+    ]
+    led.precision = max(min(0.5 * base, 0.0005 * min(area_needs, default=0.0)), 1e-3)
     led.solve()
     led.frozen = len(led.values)  # stage 1 is decided: stage 2 cannot change it
     T = float(result.params.minutes)
@@ -933,11 +942,15 @@ def coverage(
     unplaced = led.add("notes:unplaced_need", result.need_info.unplaced_total)
 
     # a share to 0.1 of a percent of an area's need pins its count to 0.0005 x that need
-    area_needs = [
-        led.values[cell[(c_, "need")]] for c_ in codes if led.values[cell[(c_, "need")]] > 0
-    ]
-    led.precision = max(min(0.5 * base, 0.0005 * min(area_needs, default=0.0)), 1e-3)
     led.solve()
+    # Stage 1 was decided without the relations above: if they need a stage-1 figure hidden
+    # after all, hide it (safety first; that run then no longer agrees with runs at other
+    # minutes on that figure)
+    before_ = int(led.hidden.sum())
+    led.frozen = 0
+    led.solve()
+    if int(led.hidden.sum()) > before_:
+        log.info("stage 1 of the gate needed %d more hidden cells", int(led.hidden.sum()) - before_)
 
     # ---------------------------------------------------------------- published frames
     def val(i: int) -> float:

@@ -67,7 +67,27 @@ def test_backup_plan_publishes_the_backup_chain(demo_run):
     assert "two sites" in pp.what
 
 
-@pytest.mark.parametrize("seed", [1148, 1239, 1245])
+@pytest.mark.parametrize(
+    "seed",
+    [
+        1030,
+        1051,
+        1074,
+        1136,
+        1148,
+        1239,
+        1245,
+        pytest.param(
+            1176,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known: a plan (its own run) and a what-if (the coverage run) are "
+                "add-ons published by different invocations; together they bound the "
+                "run's hidden need within reach, and a plan step, to under 5 people",
+            ),
+        ),
+    ],
+)
 def test_add_on_figures_audited_jointly(tmp_path, seed):
     """Seeds of the 300-run audit that once failed. 1148: every plan figure hidden, yet
     the last running share follows from published area figures (the plan reaches exactly
