@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import os
+import threading
 import time
 from collections import OrderedDict
 from textwrap import dedent
@@ -121,26 +124,161 @@ def _demo_store() -> OrderedDict:
 STORE_SIZE = {"demo": 300, "upload": 60}
 
 
+@st.cache_resource(show_spinner=False)
+def _store_lock() -> threading.RLock:
+    """Guards the demo store, which the prefetcher also writes."""
+    return threading.RLock()
+
+
 def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001, ANN201
     """Memoise ``fn(*args)`` by plain values: global for the demo, per session for uploads."""
+    lock = _store_lock() if data_key == "demo" else threading.RLock()
     if data_key == "demo":
         store, key, size = _demo_store(), (name, params), STORE_SIZE["demo"]
+        # the prefetcher may be computing this very setting: wait for it, not beside it
+        _prefetcher().wait_for(key)
     else:
         store, key, size = _session_cache(), (data_key, name, params), STORE_SIZE["upload"]
     stats = st.session_state.setdefault("_cache_stats", {"hits": 0, "misses": 0})
-    if key in store:
-        store.move_to_end(key)
-        stats["hits"] += 1
-        return store[key]
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            stats["hits"] += 1
+            return store[key]
     stats["misses"] += 1
     t0 = time.perf_counter()
     value = fn(*args)
     # seconds per computation on the last miss (read by bench/browser.py and tests)
     st.session_state.setdefault("_timings", {})[name] = time.perf_counter() - t0
-    store[key] = value
-    while len(store) > size:
-        store.popitem(last=False)
+    with lock:
+        # first come, first kept: every later result builds on the same publication
+        value = store.setdefault(key, value)
+        while len(store) > size:
+            store.popitem(last=False)
     return value
+
+
+def _coverage_value(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Published]:
+    result = run_coverage(ds, p)
+    pub = publish.coverage(
+        ds,
+        result,
+        extra_meta={"gaps": gap_rule(result), "hotspot_input": hotspot_input(data_key)},
+    )
+    return result, pub
+
+
+def _plan_value(
+    ds: Dataset, result: CoverageResult, k: int, objective: str, exact: bool
+) -> SitePlan:
+    names = ds.areas.set_index("area_code")["area_name"]
+    return plan_for_run(
+        result,
+        build_engine(result.params, None),
+        k,
+        objective=objective,
+        area_names=names,
+        exact=exact,
+        bound=exact,
+    )
+
+
+class Prefetcher:
+    """Computes the demo's neighbouring settings while the user reads the page.
+
+    After each page the dashboard names the settings a user is likely to try next
+    (minutes ± 5, the other modes, any time of week); one background thread computes
+    them, newest request first, each with its plan and proposals on its own publication,
+    and stores them only when complete. A page that asks for a setting being computed
+    waits for it rather than computing it twice. Off with ``HARMREACH_PREFETCH=0``.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.jobs: list[tuple[tuple, object]] = []
+        self.running: dict[tuple, threading.Event] = {}
+        self.enabled = os.environ.get("HARMREACH_PREFETCH", "1") != "0"
+        if self.enabled:
+            threading.Thread(target=self._loop, daemon=True, name="prefetch").start()
+
+    def want(self, jobs: list[tuple[tuple, object]]) -> None:
+        """Replace the queue (older requests are stale)."""
+        if not self.enabled:
+            return
+        with self.cond:
+            self.jobs = list(jobs)
+            self.cond.notify()
+
+    def wait_for(self, key: tuple, timeout: float = 5.0) -> None:
+        """Block while ``key`` is being computed in the background (at most ``timeout``)."""
+        ev = self.running.get(key)
+        if ev is not None:
+            ev.wait(timeout)
+
+    def _loop(self) -> None:  # pragma: no cover - a daemon thread
+        while True:
+            with self.cond:
+                while not self.jobs:
+                    self.cond.wait()
+                keys, job = self.jobs.pop(0)
+                evs = {k: self.running.setdefault(k, threading.Event()) for k in keys}
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a failed guess costs nothing
+                logging.getLogger(__name__).debug("prefetch failed", exc_info=True)
+            finally:
+                for k, ev in evs.items():
+                    ev.set()
+                    self.running.pop(k, None)
+
+
+@st.cache_resource(show_spinner=False)
+def _prefetcher() -> Prefetcher:
+    return Prefetcher()
+
+
+def prefetch_neighbours(ds: Dataset, p: Params, k: int, objective: str, exact: bool) -> None:
+    """Queue the demo settings next to ``p`` (see :class:`Prefetcher`)."""
+    import dataclasses
+
+    store, lock = _demo_store(), _store_lock()
+    options = []
+    for m in (p.minutes + 5, p.minutes - 5):
+        if 5 <= m <= 60:
+            options.append(dataclasses.replace(p, minutes=float(m)))
+    options += [dataclasses.replace(p, mode=m) for m in settings.MODES if m != p.mode]
+    if p.at is not None:
+        options.append(dataclasses.replace(p, at=None))
+    jobs = []
+    for q in options:
+        qk = tuple(q.describe().items())
+        ckey = ("coverage", qk)
+        plan_key = ("plan", (qk, k, objective, exact))
+        prop_key = ("proposals", (qk, k, objective, exact))
+        with lock:
+            if ckey in store:
+                continue
+
+        def job(q=q, ckey=ckey, plan_key=plan_key, prop_key=prop_key) -> None:
+            with lock:
+                if ckey in store:
+                    return
+            result, pub = _coverage_value(ds, "demo", q)
+            got = {ckey: (result, pub)}
+            if k > 0:
+                sp = _plan_value(ds, result, k, objective, exact)
+                got[plan_key] = sp
+                if len(sp.table):
+                    got[prop_key] = publish.plan(pub, sp, proposal_table(ds, result, sp.proposed))
+            with lock:
+                if ckey in store:
+                    return  # the page got there first: keep its publication
+                store.update(got)
+                while len(store) > STORE_SIZE["demo"]:
+                    store.popitem(last=False)
+
+        jobs.append(((ckey, plan_key, prop_key), job))
+    _prefetcher().want(jobs)
 
 
 def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Published]:
@@ -151,13 +289,7 @@ def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Publ
     """
 
     def go() -> tuple[CoverageResult, Published]:
-        result = run_coverage(ds, p)
-        pub = publish.coverage(
-            ds,
-            result,
-            extra_meta={"gaps": gap_rule(result), "hotspot_input": hotspot_input(data_key)},
-        )
-        return result, pub
+        return _coverage_value(ds, data_key, p)
 
     return cached(data_key, "coverage", tuple(p.describe().items()), go)
 
@@ -233,16 +365,7 @@ def plan(
     """K proposed satellites for the current settings (greedy unless exact is asked for)."""
 
     def go() -> SitePlan:
-        names = ds.areas.set_index("area_code")["area_name"]
-        return plan_for_run(
-            result,
-            build_engine(result.params, None),
-            k,
-            objective=objective,
-            area_names=names,
-            exact=exact,
-            bound=exact,
-        )
+        return _plan_value(ds, result, k, objective, exact)
 
     key = (tuple(result.params.describe().items()), k, objective, exact)
     return cached(data_key, "plan", key, go)
@@ -945,6 +1068,9 @@ def main() -> None:
         downloads_tab(pub, result, pp, (cells, hs, data_key != "demo"))
     else:
         about_tab(ds, result, pub)
+    if data_key == "demo":
+        # while the user reads this page, compute the settings they are likely to try next
+        prefetch_neighbours(ds, params, k, objective, exact)
 
 
 def selected_row(key: str) -> int | None:
