@@ -289,3 +289,20 @@ def test_equipment_and_met_need_view(app):
     assert metric(app, "Met need") == f"{100 * treated / need:.1f}%"
     warn = " ".join(w.value for w in app.warning)
     assert "activity is ILLUSTRATIVE" in warn and "treatment counts are ILLUSTRATIVE" in warn
+
+
+def test_prefetched_setting_is_served_and_equals_a_fresh_run(app):
+    """After a page, the next minutes are computed in the background; asking for them is a
+    cache hit whose headline equals a run of the same settings through the Python API."""
+    import time
+
+    import harmreach as hr
+
+    time.sleep(4)  # the page is being read: the prefetcher works
+    app.session_state["_timings"] = {}
+    next(s for s in app.sidebar.slider if s.label.startswith("Minutes")).set_value(20).run()
+    assert not app.exception
+    assert "coverage" not in app.session_state["_timings"], "computed, not prefetched"
+    head = next(m for m in app.metric if m.label.startswith("Need within 20 min"))
+    fresh = hr.coverage(minutes=20).headlines["need_covered"]
+    assert head.value == fresh
