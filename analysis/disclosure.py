@@ -544,18 +544,22 @@ def narrow_targets(
     return out
 
 
+def _relation_matrix(members, n: int):  # noqa: ANN001, ANN202
+    """Relations as rows of a sparse matrix: +1 for the total, -1 for each part (rows = 0)."""
+    import scipy.sparse as sp
+
+    rows = np.repeat(np.arange(len(members)), [len(m) for m in members])
+    cols = np.concatenate(members).astype(int) if members else np.zeros(0, int)
+    vals = np.concatenate([np.r_[1.0, -np.ones(len(m) - 1)] for m in members]) if members else []
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
+
+
 def _lp_narrow(v, members, hid, targets, threshold, fixed_half: float = 0.5) -> dict[int, float]:
     """Targets left a range narrower than the threshold by the relations and published values."""
     import scipy.sparse as sp
 
     n = len(v)
-    rows, cols, vals = [], [], []
-    for r, m in enumerate(members):
-        for k, c in enumerate(m):
-            rows.append(r)
-            cols.append(int(c))
-            vals.append(1.0 if k == 0 else -1.0)
-    a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
+    a_eq = _relation_matrix(members, n)
     pub = ~hid
     lo = np.where(pub, np.maximum(v - fixed_half, 0.0), 0.0)
     hi = np.where(pub, v + fixed_half, np.inf)
@@ -620,13 +624,7 @@ def _lp_fix(v, members, hid, virt, frz, target, threshold, half) -> list[int] | 
     n = len(v)
     if not members:
         return None
-    rows, cols, vals = [], [], []
-    for r, m in enumerate(members):
-        for k, c in enumerate(m):
-            rows.append(r)
-            cols.append(int(c))
-            vals.append(1.0 if k == 0 else -1.0)
-    a = sp.csr_matrix((vals, (rows, cols)), shape=(len(members), n))
+    a = _relation_matrix(members, n)
     free = np.flatnonzero(~hid & ~frz & ~virt)  # published now, may still be hidden
     nf = len(free)
     # variables: up (n), down (n), then per free cell: up+, up-, down+, down- deviations

@@ -1493,17 +1493,12 @@ def profile(
     where one hour's open sites include another's, the difference is a count of people, so
     hours are linked like the points of a curve.
     """
-    from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
+    from harmreach.analysis.weekly import week_sites
 
     led = pub.ledger.extend()
     idx = led.index
-    sites = result.sites
-    base_mask = sites["active"].to_numpy(bool)
-    if result.params.types:
-        base_mask &= sites["type"].isin(result.params.types).to_numpy()
-    s = sites[base_mask]
-    masks, _ = weekly_masks(s, assume_open_missing=result.params.assume_open)
-    hourly = masks[:, :: SLOTS_PER_DAY // 24].T  # (168, n_sites)
+    s, hourly = week_sites(result)
+    hourly = hourly.T  # (168, n_sites)
     keys, inv = np.unique(hourly, axis=0, return_inverse=True)
     inv = np.asarray(inv).ravel()
     need_by = result.table.set_index("area_code")["need"]

@@ -27,6 +27,17 @@ class WeeklyProfile:
         return self.overall.nsmallest(n, "share_covered", keep="first")
 
 
+def week_sites(result: CoverageResult) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sites the week is about (active, of the run's types) and (n_sites, 168) open."""
+    sites = result.sites
+    keep = sites["active"].to_numpy(bool)
+    if result.params.types:
+        keep &= sites["type"].isin(result.params.types).to_numpy()
+    s = sites[keep]
+    masks, _ = weekly_masks(s, assume_open_missing=result.params.assume_open)
+    return s, masks[:, :: SLOTS_PER_DAY // 24]
+
+
 def reach_matrix(
     engine: EstimatedEngine | NetworkEngine,
     demand_xy: np.ndarray,

@@ -279,16 +279,9 @@ def _profile(
 
 def _hour_covered(result: CoverageResult, engine: object) -> np.ndarray:
     """(n_demand, 168): an open site within T at each hour (the weekly profile's sets)."""
-    from harmreach.analysis.hours import SLOTS_PER_DAY, weekly_masks
-    from harmreach.analysis.weekly import reach_matrix
+    from harmreach.analysis.weekly import reach_matrix, week_sites
 
-    sites = result.sites
-    base = sites["active"].to_numpy(bool)
-    if result.params.types:
-        base &= sites["type"].isin(result.params.types).to_numpy()
-    s = sites[base]
-    masks, _ = weekly_masks(s, assume_open_missing=result.params.assume_open)
-    hourly = masks[:, :: SLOTS_PER_DAY // 24]
+    s, hourly = week_sites(result)
     reach = reach_matrix(engine, site_xy(result.demand), site_xy(s), result.params.minutes)
     return (reach.astype(np.float32) @ hourly.astype(np.float32)) > 0
 

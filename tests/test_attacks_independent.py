@@ -81,7 +81,7 @@ def cli(work, *args):
     return p.stdout + p.stderr
 
 
-def rutland(work, *args):
+def rutland(work, *args, need="need.csv"):
     return cli(
         work,
         *args,
@@ -92,7 +92,7 @@ def rutland(work, *args):
         "--sites",
         "sites.csv",
         "--need",
-        "need.csv",
+        need,
     )
 
 
@@ -139,20 +139,7 @@ def test_small_sector_counts_cannot_be_told_apart(work):
             "LE16 8,2", f"LE16 8,{split[1]}"
         )
         (work / "need_split.csv").write_text(need)
-        text = cli(
-            work,
-            "coverage",
-            "--area",
-            "Rutland",
-            "--level",
-            "wards",
-            "--sites",
-            "sites.csv",
-            "--need",
-            "need_split.csv",
-            "--out",
-            "split.csv",
-        )
+        text = rutland(work, "coverage", "--out", "split.csv", need="need_split.csv")
         table = pd.read_csv(work / "split.csv")
         out[split] = (text.replace("need_split.csv", "need.csv"), table)
     texts = {k: v[0] for k, v in out.items()}
