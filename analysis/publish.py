@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -94,6 +95,7 @@ import numpy as np
 import pandas as pd
 
 from harmreach.analysis import coverage as cov
+from harmreach.analysis import register as register_
 from harmreach.analysis.disclosure import narrow_targets, protect
 from harmreach.analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
 from harmreach.geo import crs as crsmod
@@ -225,12 +227,91 @@ class _Ledger:
         #: need covered in an area by a set of sites: one cell per (area, set), whichever
         #: output shows it (the run, a what-if, an hour of the week, one kind of site)
         self.cover: dict[tuple[str, frozenset], int] = {}
+        #: the first ``base`` cells are earlier publications' (the register), always frozen
+        self.base = 0
+        #: how closely a published cell pins its count, where not ``precision`` (register)
+        self.half: dict[int, float] = {}
+        #: the publication register of these data and its cells by fingerprint
+        self.register: register_.Register | None = None
+        self.prior: dict[tuple[int, int], int] = {}
+        self.n_prior_publications = 0
+
+    def attach(self, reg: register_.Register) -> None:
+        """Load what earlier runs published about these data as decided, frozen cells."""
+        self.register = reg
+        self.n_prior_publications = len(reg.history)
+        n_pts = len(self.need) if self.need is not None else reg.n_points
+        hidden = []
+        for c in reg.cells:
+            pts = c.points
+            if len(pts) * 8 > n_pts:
+                m = np.zeros(n_pts, bool)
+                m[pts] = True
+            else:
+                m = pts
+            i = self.add(f"register:{c.name}", float(self.need[pts].sum()), mask=m)
+            self.half[i] = c.half
+            hidden.append(not c.shown)
+            self.prior[reg.fingerprint(pts)] = i
+        for b in reg.bands:
+            terms = []
+            for k, pts in b.terms:
+                m = np.zeros(n_pts, bool)
+                m[pts] = True
+                terms.append((k, m))
+            self.bands.append((terms, b.lo, b.hi))
+        self.hidden = np.array(hidden, bool)
+        self.base = self.frozen = len(self.values)
+
+    def mask(self, c: int | None) -> np.ndarray | None:
+        """Cell ``c``'s demand points as a boolean mask (None when unknown)."""
+        m = self.masks.get(c) if c is not None else None
+        if m is None or m.dtype == bool:
+            return m
+        out = np.zeros(len(self.need), bool)
+        out[m] = True
+        return out
+
+    def points(self, c: int) -> np.ndarray:
+        """Indices of the demand points cell ``c`` counts."""
+        m = self.masks[c]
+        return np.flatnonzero(m) if m.dtype == bool else m
+
+    def record(self, what: str, params: dict) -> None:
+        """Add every decided count cell and band to the register of these data."""
+        if self.register is None:
+            return
+        cells = [
+            register_.Cell(
+                np.asarray(self.points(c), np.int64),
+                not bool(self.hidden[c]),
+                self.half.get(c, self.precision),
+                self.names[c].removeprefix("register:"),
+            )
+            for c in self.masks
+            if not self.virtual[c]
+        ]
+        bands = [
+            register_.Band([(k, np.flatnonzero(m)) for k, m in terms], lo, hi)
+            for terms, lo, hi in self.bands
+        ]
+        register_.record(self.register, cells, bands, what, params)
 
     def add(
         self, name: str, value: float, virtual: bool = False, mask: np.ndarray | None = None
     ) -> int:
         if mask is not None:
-            self.masks[len(self.values)] = np.asarray(mask, bool)
+            mask = np.asarray(mask)
+            if mask.dtype != bool:
+                mask = mask.astype(np.int64)
+            if self.prior and len(self.values) >= self.base:
+                # counted by an earlier publication: the same cell, with its decision
+                pts = np.flatnonzero(mask) if mask.dtype == bool else mask
+                same = self.prior.get(self.register.fingerprint(pts))
+                if same is not None:
+                    self.index[name] = same
+                    return same
+            self.masks[len(self.values)] = mask
         v = float(value) if np.isfinite(value) else 0.0
         self.values.append(max(v, 0.0))
         self.virtual.append(virtual)
@@ -247,7 +328,7 @@ class _Ledger:
         prev = np.zeros(n, bool)
         prev[: len(self.hidden)] = self.hidden
         frz = np.zeros(n, bool)
-        frz[: self.frozen] = True
+        frz[: max(self.frozen, self.base)] = True
         self._safe: set[bytes] = set()
         for _ in range(max_rounds):
             self.hidden = protect(
@@ -297,7 +378,7 @@ class _Ledger:
             """Indices of the demand points cell ``c`` counts (cached: masks never change)."""
             got = cache.get(c)
             if got is None:
-                got = cache[c] = np.flatnonzero(self.masks[c])
+                got = cache[c] = self.points(c)
             return got
 
         # Sets are compared and merged into atoms by random 64-bit keys summed over their
@@ -378,13 +459,18 @@ class _Ledger:
 
         truth = np.bincount(inv, weights=self.need, minlength=n_atoms)
         pub_v = np.asarray(self.values)[pub]
+        pub_half = np.array([self.half.get(c, half) for c in pub], float)
 
         def narrow(rows: list[sp.csr_matrix], hidden_more: int | None = None) -> dict[int, float]:
             keep = np.array([c != hidden_more for c in pub], bool)
             a_k = a_pub[np.flatnonzero(keep)]
             a_ub = sp.vstack([a_k, -a_k, *band_rows]).tocsr()
             b_ub = np.concatenate(
-                [pub_v[keep] + half, -np.maximum(pub_v[keep] - half, 0.0), band_ub]
+                [
+                    pub_v[keep] + pub_half[keep],
+                    -np.maximum(pub_v[keep] - pub_half[keep], 0.0),
+                    band_ub,
+                ]
             )
             return narrow_targets(
                 sp.vstack(rows).tocsr(),
@@ -423,7 +509,7 @@ class _Ledger:
         self._safe = safe
         for i in sorted(bad):
             _, kind, r_, owners = todo[i]
-            frozen = set(range(self.frozen))
+            frozen = set(range(max(self.frozen, self.base)))
             if kind == "difference":
                 cands = sorted((c for c in owners if c not in frozen), key=lambda c: self.values[c])
             else:
@@ -482,8 +568,39 @@ class _Ledger:
     def extend(self) -> _Ledger:
         """A copy whose cells are all decided (frozen), for an add-on."""
         new = copy.deepcopy(self)
+        new.refresh()
         new.frozen = len(new.values)
         return new
+
+    def refresh(self) -> None:
+        """Load cells the register gained since this ledger was made.
+
+        They are other publications of the same data in between, decided and frozen like
+        the earlier ones.
+        """
+        reg = self.register
+        if reg is None or self.need is None:
+            return
+        own = {reg.fingerprint(self.points(c)) for c in self.masks}
+        n_pts = len(self.need)
+        hidden = list(np.asarray(self.hidden, bool)) + [False] * (
+            len(self.values) - len(self.hidden)
+        )
+        for c in reg.cells:
+            fp = reg.fingerprint(c.points)
+            if fp in own or fp in self.prior:
+                continue
+            pts = c.points
+            m = pts
+            if len(pts) * 8 > n_pts:
+                m = np.zeros(n_pts, bool)
+                m[pts] = True
+            i = self.add(f"register:{c.name}", float(self.need[pts].sum()), mask=m)
+            self.half[i] = c.half
+            self.prior[fp] = i
+            own.add(fp)
+            hidden.append(not c.shown)
+        self.hidden = np.array(hidden, bool)
 
     def shown(self, i: int) -> bool:
         return not self.hidden[i]
@@ -495,6 +612,31 @@ class _Ledger:
     def n_hidden_real(self, start: int = 0) -> int:
         real = ~np.asarray(self.virtual[start:], bool)
         return int((self.hidden[start:] & real).sum())
+
+
+def _on_register(fn):  # noqa: ANN001, ANN202 - a decorator
+    """Publish an add-on holding its run's register (one publication at a time)."""
+
+    @functools.wraps(fn)
+    def wrapper(pub, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        reg = pub.ledger.register if pub.ledger is not None else None
+        if reg is None:
+            return fn(pub, *args, **kwargs)
+        with register_.publishing(reg):
+            return fn(pub, *args, **kwargs)
+
+    return wrapper
+
+
+def _register_line(led: _Ledger) -> str:
+    if led.register is None:
+        return "no register (the points carry no need)"
+    reg = led.register
+    where = str(reg.path) if reg.path is not None else f"in memory only: {reg.problem}"
+    return (
+        f"{led.n_prior_publications} earlier publication(s) of these data were taken into "
+        f"account ({led.base} count cells; register {where})"
+    )
 
 
 def _play_set(led: _Ledger) -> frozenset | None:
@@ -568,8 +710,8 @@ def _check_bands(led: _Ledger, heads: dict, cells: dict[str, tuple[int, int | No
         h = heads.get(key)
         if h is None or not h.text.startswith(("under ", "over ")):
             continue
-        m_num = led.masks.get(num)
-        m_den = led.masks.get(den) if den is not None else None
+        m_num = led.mask(num)
+        m_den = led.mask(den) if den is not None else None
         if m_num is None:
             continue
         if h.text.startswith("under "):
@@ -722,6 +864,37 @@ def coverage(
     extra_meta
         More metadata (e.g. what the hotspots were computed on).
     """
+    dem = result.demand
+    reg = register_.open_register(site_xy(dem), dem["need"].to_numpy(float))
+    with register_.publishing(reg):
+        return _coverage(
+            ds,
+            result,
+            reg,
+            unsafe=unsafe,
+            round_to=round_to,
+            gaps=gaps,
+            hotspots=hotspots,
+            hotspot_cells=hotspot_cells,
+            hotspot_surface_is_need=hotspot_surface_is_need,
+            extra_meta=extra_meta,
+        )
+
+
+def _coverage(
+    ds: Dataset,
+    result: CoverageResult,
+    reg: register_.Register,
+    *,
+    unsafe: bool = False,
+    round_to: float | None = None,
+    gaps: tuple[gpd.GeoDataFrame, np.ndarray] | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_cells: gpd.GeoDataFrame | None = None,
+    hotspot_surface_is_need: bool = False,
+    extra_meta: dict | None = None,
+) -> Published:
+    """:func:`coverage`, holding the register of its data."""
     thr = float(result.params.suppress)
     check_threshold(thr, unsafe)
     base = float(round_to) if round_to else 1.0
@@ -736,6 +909,8 @@ def coverage(
     play_ids = frozenset(result.sites.loc[result.sites["in_play"], "site_id"].astype(str))
     dem = result.demand
     led.need = dem["need"].to_numpy(float)
+    # earlier publications of these data come first, decided (the publication register)
+    led.attach(reg)
     pt_area = dem["area_code"].astype(str).to_numpy()
     pt_cov = dem["nearest_min"].to_numpy() <= result.params.minutes
     pt_bk = (
@@ -1122,6 +1297,9 @@ def coverage(
     meta["smaller_clusters"] = int(g_raw.attrs.get("small_clusters", 0))
     meta["smaller_clusters_need"] = None if not led.shown(small_all) else val(small_all)
     meta["legend"] = legend(thr)
+    meta["publication_register"] = _register_line(led)
+    if led.n_prior_publications:
+        notes.append(f"Published on top of earlier runs of the same data: {_register_line(led)}")
     pub = Published(
         areas=areas,
         sites=sites,
@@ -1137,9 +1315,10 @@ def coverage(
         threshold=thr,
         unsafe=unsafe,
         round_to=base,
-        suppressed_cells=led.n_hidden_real(),
+        suppressed_cells=led.n_hidden_real(led.base),
         ledger=led,
     )
+    led.record("coverage", result.params.describe())
     if hotspot_cells is not None or hotspots is not None:
         pub.hotspot_cells, pub.hotspots = hotspot_layers(
             pub, hotspot_cells, hotspots, same_surface=hotspot_surface_is_need
@@ -1148,6 +1327,7 @@ def coverage(
 
 
 # --------------------------------------------------------------------------- what-if
+@_on_register
 def closure(
     pub: Published,
     cmp: pd.DataFrame,
@@ -1174,12 +1354,12 @@ def closure(
     idx = led.index
     play = _play_set(led)
     after, lost, gain = {}, {}, {}
-    base_cov = led.masks.get(idx.get(f"areas:{TOTAL}:need_covered", -1))
-    base_all = led.masks.get(idx.get(f"areas:{TOTAL}:need", -1))
+    base_cov = led.mask(idx.get(f"areas:{TOTAL}:need_covered", -1))
+    base_all = led.mask(idx.get(f"areas:{TOTAL}:need", -1))
     for i, code in enumerate(codes):
         n = float(c.at[i, "need"])
         ca = float(c.at[i, "share_after"]) * n if n > 0 else 0.0
-        am = led.masks.get(idx.get(f"areas:{code}:need", -1))
+        am = led.mask(idx.get(f"areas:{code}:need", -1))
         m_after = m_lost = m_gain = None
         if after_covered is not None and am is not None and base_cov is not None:
             aft = np.asarray(after_covered, bool)
@@ -1247,6 +1427,7 @@ def closure(
     out.attrs["published_by"] = GATE
     out.attrs["suppressed_cells"] = led.n_hidden_real(start)
     pub.ledger = led
+    led.record("what-if", {"closed": sorted(map(str, closed or []))})
     return out
 
 
@@ -1266,6 +1447,7 @@ class PublishedPlan:
     what: str = "need covered"
 
 
+@_on_register
 def plan(
     pub: Published,
     site_plan: object,
@@ -1299,7 +1481,7 @@ def plan(
     total = led.values[n_all]
     steps, cums = [], []
     prev = c_all
-    cum_m = led.masks.get(c_all) if c_all is not None else None
+    cum_m = led.mask(c_all) if c_all is not None else None
     for i in range(len(t)):
         sm = None
         if step_masks is not None and cum_m is not None and i < len(step_masks):
@@ -1324,7 +1506,7 @@ def plan(
         # each area's part of each step (NaN: no demand point of the area is in the step)
         codes_ = [k.split(":")[1] for k in idx if k.endswith(":need") and k.startswith("areas:")]
         codes_ = [c for c in codes_ if c != TOTAL]
-        area_m = {c: led.masks.get(idx[f"areas:{c}:need"]) for c in codes_}
+        area_m = {c: led.mask(idx[f"areas:{c}:need"]) for c in codes_}
         rows = []
         for i in range(len(steps)):
             sm = np.asarray(step_masks[i], bool)
@@ -1415,6 +1597,9 @@ def plan(
     }
     hidden = led.n_hidden_real(len(pub.ledger.values))
     pub.ledger = led
+    led.record(
+        "plan", {"objective": getattr(site_plan, "objective", ""), "k": len(site_plan.table)}
+    )
     return PublishedPlan(
         prop,
         heads,
@@ -1481,6 +1666,7 @@ class PublishedProfile:
     metadata: dict[str, object]
 
 
+@_on_register
 def profile(
     pub: Published,
     weekly: object,
@@ -1611,6 +1797,7 @@ def profile(
         "need_hours_if_always_open": nhm.value,
     }
     pub.ledger = led
+    led.record("weekly profile", {})
     meta["hidden_cells"] = led.n_hidden_real(start)
     return PublishedProfile(table, worst, nh, nhm, meta)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,34 @@ import pytest
 
 from harmreach.geo.network import StreetNetwork, network_from_arrays
 from harmreach.geo.postcodes import PostcodeIndex, get_index
+
+
+# Each test (and each module's and the session's fixtures) publishes on a register of its own:
+# a test is a fresh machine, whatever ran before it (analysis/register.py). Autouse fixtures
+# run before the other fixtures of their scope.
+def _fresh_register(factory: pytest.TempPathFactory, name: str):  # noqa: ANN202
+    old = os.environ.get("HARMREACH_REGISTER")
+    os.environ["HARMREACH_REGISTER"] = str(factory.mktemp(name))
+    yield
+    if old is None:
+        os.environ.pop("HARMREACH_REGISTER", None)
+    else:
+        os.environ["HARMREACH_REGISTER"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_session(tmp_path_factory):  # noqa: ANN001, ANN202
+    yield from _fresh_register(tmp_path_factory, "register_session")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _register_module(tmp_path_factory):  # noqa: ANN001, ANN202
+    yield from _fresh_register(tmp_path_factory, "register_module")
+
+
+@pytest.fixture(autouse=True)
+def _register_test(tmp_path_factory):  # noqa: ANN001, ANN202
+    yield from _fresh_register(tmp_path_factory, "register_test")
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ The secret data: four sites in Rutland (real postcodes) and small client counts 
 postcode sector, reported by ward.
 """
 
+import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import pandas as pd
 import pytest
@@ -51,13 +53,35 @@ RUTLAND_SECTORS = [
 ]
 
 
-CROSS_RUN = pytest.mark.xfail(
-    strict=True,
-    reason="known limit, issue 11 left open: the gate protects one run and its add-ons "
-    "(what-if, plan, week, hotspots); two runs with different options (site types, time of "
-    "week, minutes, closures, plan objective) are two publications whose difference can "
-    "reveal a small count (README, Disclosure control)",
+# Runs on one machine publish on one register (analysis/register.py), so a later run is
+# decided on top of the earlier ones. Each cross-run attack also runs as if every run were
+# on a machine of its own (a fresh register per run): there the attack is expected to work,
+# which shows that it is the register, not chance, that defeats it.
+_ISOLATED = {"on": False}
+CROSS_RUN = pytest.mark.parametrize(
+    "shared_register",
+    [
+        True,
+        pytest.param(
+            False,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="each run on a register of its own: two publications, not checked "
+                "together, whose difference reveals a small count",
+            ),
+        ),
+    ],
+    ids=["one register", "a register per run"],
+    indirect=True,
 )
+
+
+@pytest.fixture
+def shared_register(request, tmp_path):
+    _ISOLATED["on"] = not request.param
+    _ISOLATED["dir"] = tmp_path
+    yield request.param
+    _ISOLATED["on"] = False
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +92,21 @@ def work(tmp_path_factory):
     return d
 
 
-def cli(work, *args):
-    """Run the harmreach command line in a subprocess; return its printed text."""
+def cli(work, *args, register=None):
+    """Run the harmreach command line in a subprocess; return its printed text.
+
+    ``register``: a publication register of its own (an alternative world, not a later
+    publication of the same machine).
+    """
+    env = dict(os.environ)
+    if register is None and _ISOLATED["on"]:
+        register = tempfile.mkdtemp(dir=_ISOLATED["dir"])
+    if register is not None:
+        env["HARMREACH_REGISTER"] = str(register)
     p = subprocess.run(
         [sys.executable, "-m", "harmreach", *args],
         cwd=work,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -81,7 +115,7 @@ def cli(work, *args):
     return p.stdout + p.stderr
 
 
-def rutland(work, *args, need="need.csv"):
+def rutland(work, *args, need="need.csv", register=None):
     return cli(
         work,
         *args,
@@ -93,6 +127,7 @@ def rutland(work, *args, need="need.csv"):
         "sites.csv",
         "--need",
         need,
+        register=register,
     )
 
 
@@ -139,7 +174,15 @@ def test_small_sector_counts_cannot_be_told_apart(work):
             "LE16 8,2", f"LE16 8,{split[1]}"
         )
         (work / "need_split.csv").write_text(need)
-        text = rutland(work, "coverage", "--out", "split.csv", need="need_split.csv")
+        # each split is another world: a machine of its own, with its own register
+        text = rutland(
+            work,
+            "coverage",
+            "--out",
+            "split.csv",
+            need="need_split.csv",
+            register=work / f"register_{split[0]}_{split[1]}",
+        )
         table = pd.read_csv(work / "split.csv")
         out[split] = (text.replace("need_split.csv", "need.csv"), table)
     texts = {k: v[0] for k, v in out.items()}
@@ -170,7 +213,7 @@ def test_specialist_alone_recovered_from_types_run_demo(work):
 
 
 @CROSS_RUN
-def test_close_need_losing_access_recovered_from_types_run(work):
+def test_close_need_losing_access_recovered_from_types_run(work, shared_register):
     """Attack 3 (what-if x --types): '--close D1' hides the need losing access in all areas;
     D1 is the only specialist site, so a '--types pharmacy' run publishes the share covered
     after the closure, and before - after, times the total, is the hidden count."""
@@ -192,7 +235,7 @@ def test_close_need_losing_access_recovered_from_types_run(work):
 
 
 @CROSS_RUN
-def test_hidden_hour_of_profile_recovered_from_at_run(work):
+def test_hidden_hour_of_profile_recovered_from_at_run(work, shared_register):
     """Attack 4 (--profile x --at): the weekly profile hides 'All areas, Mon 17:00' (P1 and
     P2 open) beside a published Mon 10:00 (all four open); '--at "Mon 17:30"' publishes
     that hour's share, and the step between the two hours is a small count of people."""
@@ -235,7 +278,7 @@ def test_hidden_curve_step_recovered_from_minutes_runs(work):
 
 
 @CROSS_RUN
-def test_hidden_plan_step_recovered_from_other_objective(work):
+def test_hidden_plan_step_recovered_from_other_objective(work, shared_register):
     """Attack 6 (plan objectives): 'plan --add 3' (coverage) hides its third step; the
     equity plan proposes the same three sites in another order and publishes the final
     share, so final - (share after step 2), times the total, is the hidden step."""

@@ -140,8 +140,9 @@ def audit_run(
     extra: tuple[str, ...] = (),
     base: float = 1.0,
     gaps_verb: bool = True,
+    audit: A.LPAudit | None = None,
 ) -> tuple[list[A.Finding], dict, A.LPAudit]:
-    """Every output of one run, audited jointly."""
+    """Every output of one run, audited jointly (with ``audit``'s earlier runs' outputs)."""
     t0 = time.perf_counter()
     common = ["--minutes", f"{minutes:g}", *extra]
     if base != 1:
@@ -176,7 +177,11 @@ def audit_run(
             plan_out = None
     params = Params(minutes=float(minutes), assume_open="--assume-open" in extra)
     truth, _ = truth_for(ds, params, [close] if close else [], ll, plan_k)
-    audit = A.LPAudit(truth.need, THRESHOLD)
+    if audit is None:
+        audit = A.LPAudit(truth.need, THRESHOLD)
+    else:
+        # another run of the same data: the same points and need
+        assert np.allclose(audit.need, truth.need), "another run of other data"
     for fmt, out in outs.items():
         if fmt == ".gpkg":
             A.add_gpkg(audit, truth, out, base, minutes)

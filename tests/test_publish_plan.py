@@ -77,15 +77,7 @@ def test_backup_plan_publishes_the_backup_chain(demo_run):
         1148,
         1239,
         1245,
-        pytest.param(
-            1176,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known: a plan (its own run) and a what-if (the coverage run) are "
-                "add-ons published by different invocations; together they bound the "
-                "run's hidden need within reach, and a plan step, to under 5 people",
-            ),
-        ),
+        1176,
     ],
 )
 def test_add_on_figures_audited_jointly(tmp_path, seed):
@@ -93,7 +85,9 @@ def test_add_on_figures_audited_jointly(tmp_path, seed):
     the last running share follows from published area figures (the plan reaches exactly
     the two small areas): the gate now shows it, since hiding it hid nothing. 1239, 1245:
     a what-if's and an hour's need within reach were left public where the area's need
-    was hidden (only their shares were withheld), so the hidden shares were pinned."""
+    was hidden (only their shares were withheld), so the hidden shares were pinned. 1176: a
+    plan (its own invocation) and a what-if (the coverage run's) together bounded a plan
+    step to under 5 people: both now publish on one register (analysis/register.py)."""
     from tests import test_audit as T
 
     demo = load_dataset()
