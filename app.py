@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import threading
@@ -32,6 +31,7 @@ from app_pages.format import (
     shortfall_text,
     worst_periods,
 )
+from app_pages.prefetch import DEFAULT_HOUR, OBJECTIVES, Prefetcher, neighbours
 from app_pages.safe import plain_markdown, safe_html
 from harmreach.analysis import exports, publish
 from harmreach.analysis.gaps import cluster_points
@@ -135,16 +135,18 @@ def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001,
     lock = _store_lock() if data_key == "demo" else threading.RLock()
     if data_key == "demo":
         store, key, size = _demo_store(), (name, params), STORE_SIZE["demo"]
-        # the prefetcher may be computing this very setting: wait for it, not beside it
-        _prefetcher().wait_for(key)
     else:
         store, key, size = _session_cache(), (data_key, name, params), STORE_SIZE["upload"]
     stats = st.session_state.setdefault("_cache_stats", {"hits": 0, "misses": 0})
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            stats["hits"] += 1
-            return store[key]
+    for attempt in range(2):
+        with lock:
+            if key in store:
+                store.move_to_end(key)
+                stats["hits"] += 1
+                return store[key]
+        if attempt == 0 and data_key == "demo":
+            # the prefetcher may be computing this very setting: wait for it, not beside it
+            _prefetcher().wait_for(key)
     stats["misses"] += 1
     t0 = time.perf_counter()
     value = fn(*args)
@@ -158,8 +160,17 @@ def cached(data_key: str, name: str, params: tuple, fn, *args):  # noqa: ANN001,
     return value
 
 
-def _coverage_value(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Published]:
-    result = run_coverage(ds, p)
+def _coverage_value(
+    ds: Dataset,
+    data_key: str,
+    p: Params,
+    pause=None,  # noqa: ANN001
+    result: CoverageResult | None = None,
+) -> tuple[CoverageResult, Published]:
+    if result is None:  # else the run was computed ahead (not yet published)
+        result = run_coverage(ds, p)
+    if pause is not None:
+        pause()  # in the background: let a page being drawn go first
     pub = publish.coverage(
         ds,
         result,
@@ -183,102 +194,96 @@ def _plan_value(
     )
 
 
-class Prefetcher:
-    """Computes the demo's neighbouring settings while the user reads the page.
-
-    After each page the dashboard names the settings a user is likely to try next
-    (minutes ± 5, the other modes, any time of week); one background thread computes
-    them, newest request first, each with its plan and proposals on its own publication,
-    and stores them only when complete. A page that asks for a setting being computed
-    waits for it rather than computing it twice. Off with ``HARMREACH_PREFETCH=0``.
-    """
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.jobs: list[tuple[tuple, object]] = []
-        self.running: dict[tuple, threading.Event] = {}
-        self.enabled = os.environ.get("HARMREACH_PREFETCH", "1") != "0"
-        if self.enabled:
-            threading.Thread(target=self._loop, daemon=True, name="prefetch").start()
-
-    def want(self, jobs: list[tuple[tuple, object]]) -> None:
-        """Replace the queue (older requests are stale)."""
-        if not self.enabled:
-            return
-        with self.cond:
-            self.jobs = list(jobs)
-            self.cond.notify()
-
-    def wait_for(self, key: tuple, timeout: float = 5.0) -> None:
-        """Block while ``key`` is being computed in the background (at most ``timeout``)."""
-        ev = self.running.get(key)
-        if ev is not None:
-            ev.wait(timeout)
-
-    def _loop(self) -> None:  # pragma: no cover - a daemon thread
-        while True:
-            with self.cond:
-                while not self.jobs:
-                    self.cond.wait()
-                keys, job = self.jobs.pop(0)
-                evs = {k: self.running.setdefault(k, threading.Event()) for k in keys}
-            try:
-                job()
-            except Exception:  # noqa: BLE001 - a failed guess costs nothing
-                logging.getLogger(__name__).debug("prefetch failed", exc_info=True)
-            finally:
-                for k, ev in evs.items():
-                    ev.set()
-                    self.running.pop(k, None)
-
-
 @st.cache_resource(show_spinner=False)
 def _prefetcher() -> Prefetcher:
     return Prefetcher()
 
 
+#: What the prefetcher computes ahead: "raw" (the default) the runs and plans only, published
+#: when a page shows them; "publish" also their publications (faster pages, but every
+#: setting guessed is published on the register, which then constrains later ones).
+PREFETCH_MODE = os.environ.get("HARMREACH_PREFETCH", "raw")
+
+
 def prefetch_neighbours(ds: Dataset, p: Params, k: int, objective: str, exact: bool) -> None:
-    """Queue the demo settings next to ``p`` (see :class:`Prefetcher`)."""
-    import dataclasses
+    """Queue the demo settings next to ``p`` (see :class:`Prefetcher` and :func:`neighbours`).
 
-    store, lock = _demo_store(), _store_lock()
-    options = []
-    for m in (p.minutes + 5, p.minutes - 5):
-        if 5 <= m <= 60:
-            options.append(dataclasses.replace(p, minutes=float(m)))
-    options += [dataclasses.replace(p, mode=m) for m in settings.MODES if m != p.mode]
-    if p.at is not None:
-        options.append(dataclasses.replace(p, at=None))
-    jobs = []
-    for q in options:
+    First the coverage run of every neighbouring setting, each stored as soon as it is
+    done, then the plans on those runs. By default nothing is published ahead: the
+    publishing gate decides each run on top of the publication register (every earlier
+    publication of the demo), so a guess published ahead would constrain what later pages
+    can show, and would hold the register while a page waits for it. A page then runs
+    only the gate on a run computed ahead. With ``HARMREACH_PREFETCH=publish`` the
+    coverage is published ahead too (with its hotspots), and the plans' proposals.
+    """
+    store, lock, fetcher = _demo_store(), _store_lock(), _prefetcher()
+    ahead = PREFETCH_MODE == "publish"
+    cov_jobs, plan_jobs = [], []
+    for q, kq, oq in neighbours(p, k, objective):
         qk = tuple(q.describe().items())
-        ckey = ("coverage", qk)
-        plan_key = ("plan", (qk, k, objective, exact))
-        prop_key = ("proposals", (qk, k, objective, exact))
+        ckey, raw_key = ("coverage", qk), ("raw", qk)
+        plan_key = ("plan", (qk, kq, oq, exact))
+        prop_key = ("proposals", (qk, kq, oq, exact))
         with lock:
-            if ckey in store:
-                continue
+            need_cov = ckey not in store and (ahead or raw_key not in store)
+            need_plan = kq > 0 and plan_key not in store
 
-        def job(q=q, ckey=ckey, plan_key=plan_key, prop_key=prop_key) -> None:
+        def raw_job(q=q, ckey=ckey, raw_key=raw_key) -> None:
+            with lock:
+                if ckey in store or raw_key in store:
+                    return
+            result = run_coverage(ds, q)
+            with lock:
+                store.setdefault(raw_key, result)
+
+        def cov_job(q=q, ckey=ckey, raw_key=raw_key) -> None:
             with lock:
                 if ckey in store:
                     return
-            result, pub = _coverage_value(ds, "demo", q)
-            got = {ckey: (result, pub)}
-            if k > 0:
-                sp = _plan_value(ds, result, k, objective, exact)
-                got[plan_key] = sp
-                if len(sp.table):
-                    got[prop_key] = publish.plan(pub, sp, proposal_table(ds, result, sp.proposed))
+                raw = store.get(raw_key)
+            have = _coverage_value(ds, "demo", q, pause=fetcher.pause, result=raw)
             with lock:
-                if ckey in store:
-                    return  # the page got there first: keep its publication
-                store.update(got)
+                # first come, first kept: if the page got there first, keep its publication
+                result, pub = store.setdefault(ckey, have)
+                store[raw_key] = result
+                raw = store.get(("hotspots", ()))  # the demo's hotspots, before the gate
+                hs_key = ("hotspots-published", hotspots_key("demo", q, pub))
+                if raw is None or hs_key in store:
+                    return
+            fetcher.pause()
+            hs = _hotspots_value("demo", pub, raw[1])
+            with lock:
+                store.setdefault(hs_key, hs)
                 while len(store) > STORE_SIZE["demo"]:
                     store.popitem(last=False)
 
-        jobs.append(((ckey, plan_key, prop_key), job))
-    _prefetcher().want(jobs)
+        def plan_job(
+            kq=kq, oq=oq, ckey=ckey, raw_key=raw_key, plan_key=plan_key, prop_key=prop_key
+        ) -> None:
+            with lock:
+                result = store.get(raw_key)
+                have = store.get(ckey)
+                if result is None or plan_key in store:
+                    return  # no run to plan on (not computed, or dropped), or done
+            sp = _plan_value(ds, result, kq, oq, exact)
+            pp = None
+            if have is not None and ahead and len(sp.table):
+                fetcher.pause()
+                pp = publish.plan(have[1], sp, proposal_table(ds, result, sp.proposed))
+            with lock:
+                if store.get(raw_key) is not result or plan_key in store:
+                    return  # the page planned first, or the run was replaced
+                store[plan_key] = sp
+                if pp is not None and store.get(ckey) is have:
+                    store[prop_key] = pp
+                while len(store) > STORE_SIZE["demo"]:
+                    store.popitem(last=False)
+
+        if need_cov:
+            cov_jobs.append(((ckey if ahead else raw_key,), cov_job if ahead else raw_job))
+        if need_plan:
+            plan_jobs.append(((plan_key, prop_key), plan_job))
+    fetcher.want(cov_jobs + plan_jobs)
 
 
 def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Published]:
@@ -287,11 +292,39 @@ def compute(ds: Dataset, data_key: str, p: Params) -> tuple[CoverageResult, Publ
     Everything the page shows or exports comes from the publication; the raw result is
     only passed on to computations (plans, what-ifs, the weekly profile).
     """
+    qk = tuple(p.describe().items())
+    if data_key != "demo":
+        return cached(data_key, "coverage", qk, lambda: _coverage_value(ds, data_key, p))
+    store, lock = _demo_store(), _store_lock()
 
     def go() -> tuple[CoverageResult, Published]:
-        return _coverage_value(ds, data_key, p)
+        _prefetcher().wait_for(("raw", qk))
+        with lock:
+            raw = store.get(("raw", qk))  # the run computed ahead, if it was
+        if raw is not None:
+            stats = st.session_state.setdefault("_cache_stats", {"hits": 0, "misses": 0})
+            stats["runs_ahead"] = stats.get("runs_ahead", 0) + 1
+        return _coverage_value(ds, data_key, p, result=raw)
 
-    return cached(data_key, "coverage", tuple(p.describe().items()), go)
+    value = cached(data_key, "coverage", qk, go)
+    with lock:
+        store[("raw", qk)] = value[0]  # plans computed ahead use the run that was published
+    return value
+
+
+def hotspots_key(data_key: str, p: Params, pub: Published) -> tuple:
+    """What the published hotspots depend on.
+
+    On the demo the hotspots are of client counts, not the run's need: their publication
+    depends only on the disclosure settings, so a new travel setting reuses it.
+    """
+    if data_key == "demo":
+        return ("suppress", p.suppress, pub.round_to, pub.unsafe)
+    return tuple(p.describe().items())
+
+
+def _hotspots_value(data_key: str, pub: Published, hs: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    return publish.hotspot_layers(pub, None, hs, same_surface=data_key != "demo")[1]
 
 
 def published_hotspots(
@@ -302,20 +335,14 @@ def published_hotspots(
     Only the hotspot areas: their 1 km cells are published for the GeoPackage download,
     when it is asked for (the gate takes long over thousands of cells).
     """
-
-    def go() -> gpd.GeoDataFrame | None:
-        _, hs = hotspot_raw(ds, data_key, result.demand["need"].to_numpy())
-        return publish.hotspot_layers(pub, None, hs, same_surface=data_key != "demo")[1]
-
-    # on the demo the hotspots are of client counts, not the run's need: their publication
-    # depends only on the disclosure settings, so a new travel setting reuses it
-    p = result.params
-    key = (
-        ("suppress", p.suppress, pub.round_to, pub.unsafe)
-        if data_key == "demo"
-        else tuple(p.describe().items())
+    return cached(
+        data_key,
+        "hotspots-published",
+        hotspots_key(data_key, result.params, pub),
+        lambda: _hotspots_value(
+            data_key, pub, hotspot_raw(ds, data_key, result.demand["need"].to_numpy())[1]
+        ),
     )
-    return cached(data_key, "hotspots-published", key, go)
 
 
 def hotspot_input(data_key: str) -> str:
@@ -524,7 +551,7 @@ def sidebar() -> tuple[Dataset, str, Params, int, str, bool]:
     day = sb.selectbox("Time of week", [ANY_TIME, *DAYS])
     at = None
     if day != ANY_TIME:
-        hour = sb.slider("Hour", 0, 23, 19)
+        hour = sb.slider("Hour", 0, 23, DEFAULT_HOUR)
         at = f"{day} {hour:02d}:00"
     present = [t for t in settings.SITE_TYPES if (ds.sites["type"] == t).any()]
     types = sb.multiselect("Site types", present, default=present)
@@ -542,7 +569,7 @@ def sidebar() -> tuple[Dataset, str, Params, int, str, bool]:
     k = sb.slider("Satellites to propose", 0, 10, 3)
     objective = sb.selectbox(
         "Objective",
-        ["coverage", "backup", "equity"],
+        OBJECTIVES,
         format_func={
             "coverage": "most need newly in reach",
             "backup": "most need newly with 2 sites",
@@ -565,6 +592,13 @@ GAP_COLOUR = "#1a1a1a"
 HOTSPOT_COLOUR = "#7b1fa2"
 REACH_COLOUR = "#2166ac"
 PROPOSAL_COLOUR = "#e65100"
+#: The container of the map (Streamlit gives it the class ``st-key-`` + this).
+MAP_BOX = "harmreach_map"
+MAP_SHOWN_CSS = f".st-key-{MAP_BOX} {{visibility: visible}}"
+#: Under other views the map keeps its size (Leaflet needs no redraw) but takes no room.
+MAP_HIDDEN_CSS = (
+    f".st-key-{MAP_BOX} {{height: 0; overflow: hidden; visibility: hidden; margin-bottom: -1rem}}"
+)
 #: Sites closer than this are drawn as one numbered marker listing them all.
 COLOCATED_M = 60.0
 
@@ -871,7 +905,7 @@ def gaps_layer(pub: Published, result: CoverageResult) -> folium.FeatureGroup:
     )
     fg = folium.FeatureGroup(name=f"Gaps (need ≥ {result.params.suppress} beyond reach)")
     folium.GeoJson(
-        light_json(gshow),
+        light_json(gshow, 0.0001),
         style_function=lambda f: {
             "color": GAP_COLOUR,
             "weight": 2,
@@ -1042,11 +1076,16 @@ def main() -> None:
         st.segmented_control("View", VIEWS, default="Map", key="view", label_visibility="collapsed")
         or "Map"
     )
-    if view == "Map":
+    # The map stays in the page under every view, hidden under the others: coming back to
+    # it, or changing a setting, only swaps its layers (building Leaflet afresh in a new
+    # frame costs the browser about half a second).
+    st.html(f"<style>{MAP_SHOWN_CSS if view == 'Map' else MAP_HIDDEN_CSS}</style>")
+    with st.container(key=MAP_BOX):
         reach = reach_polygon(ds, data_key, result)
         focus = selected_row("map_proposals")
         hs = published_hotspots(ds, data_key, result, pub)
         draw_map(ds, data_key, pub, result, (k, objective, exact), reach, hs, prop, focus)
+    if view == "Map":
         st.caption(
             "Numbered orange circles: proposed satellites (select a row below to zoom to one). "
             "Grey markers: not in play at this time; dark numbered circles: sites at one place "
@@ -1609,4 +1648,5 @@ def about_tab(ds: Dataset, result: CoverageResult, pub: Published) -> None:
     st.caption(settings.ATTRIBUTION)
 
 
-main()
+with _prefetcher().page():
+    main()

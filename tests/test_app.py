@@ -12,6 +12,7 @@ APP = str(ROOT / "app.py")
 sys.path.insert(0, str(ROOT))  # app_pages lives next to app.py
 
 from app_pages.format import app_message, closure_change, worst_periods  # noqa: E402
+from app_pages.prefetch import Prefetcher, neighbours  # noqa: E402
 from app_pages.safe import plain_markdown, safe_html  # noqa: E402
 
 
@@ -292,17 +293,125 @@ def test_equipment_and_met_need_view(app):
 
 
 def test_prefetched_setting_is_served_and_equals_a_fresh_run(app):
-    """After a page, the next minutes are computed in the background; asking for them is a
-    cache hit whose headline equals a run of the same settings through the Python API."""
+    """After a page, the next minutes are run in the background; asking for them takes
+    that run (only the gate decides it on the page: nothing is published ahead), and the
+    headline equals a run of the same settings through the Python API."""
     import time
 
     import harmreach as hr
 
     time.sleep(4)  # the page is being read: the prefetcher works
-    app.session_state["_timings"] = {}
+    ahead = app.session_state["_cache_stats"].get("runs_ahead", 0)
     next(s for s in app.sidebar.slider if s.label.startswith("Minutes")).set_value(20).run()
     assert not app.exception
-    assert "coverage" not in app.session_state["_timings"], "computed, not prefetched"
+    assert app.session_state["_cache_stats"].get("runs_ahead", 0) == ahead + 1, "not run ahead"
     head = next(m for m in app.metric if m.label.startswith("Need within 20 min"))
     fresh = hr.coverage(minutes=20).headlines["need_covered"]
     assert head.value == fresh
+
+
+# ---------------------------------------------------------------- prefetcher
+def test_neighbours_are_one_change_away_and_new_runs_come_first():
+    from harmreach.analysis.scenario import Params
+
+    base = Params(minutes=15.0)
+    got = neighbours(base, 3, "coverage")
+    changed = []
+    for q, k, objective in got:
+        diff = {
+            f
+            for f in ("mode", "minutes", "at", "types", "suppress")
+            if getattr(q, f) != getattr(base, f)
+        }
+        diff |= {"k"} if k != 3 else set()
+        diff |= {"objective"} if objective != "coverage" else set()
+        assert len(diff) == 1, (q, k, objective)  # exactly one control changed
+        changed.append((diff.pop(), q, k, objective))
+    kinds = [c[0] for c in changed]
+    # every new coverage run (0.3-0.9 s when missed) comes before every plan (0.2 s)
+    last_run = max(i for i, c in enumerate(kinds) if c not in ("k", "objective"))
+    first_plan = min(i for i, c in enumerate(kinds) if c in ("k", "objective"))
+    assert last_run < first_plan
+    assert {q.minutes for kind, q, _, _ in changed if kind == "minutes"} == {10.0, 20.0}
+    assert {q.mode for kind, q, _, _ in changed if kind == "mode"} == {"cycle", "drive"}
+    days = [q.at for kind, q, _, _ in changed if kind == "at"]
+    assert days == [f"{d} 19:00" for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+    # never under the threshold of 5
+    assert [q.suppress for kind, q, _, _ in changed if kind == "suppress"] == [6]
+    assert sorted(k for kind, _, k, _ in changed if kind == "k") == [2, 4]
+    assert sorted(o for kind, _, _, o in changed if kind == "objective") == ["backup", "equity"]
+
+
+def test_neighbours_of_a_time_of_week_stay_within_the_day():
+    from harmreach.analysis.scenario import Params
+
+    got = [q.at for q, _, _ in neighbours(Params(at="Tue 23:00", suppress=6), 0, "coverage")]
+    assert None in got and "Tue 22:00" in got
+    assert not any(a and a.endswith("24:00") for a in got)
+    # no satellites asked for: the plans are of one satellite, with the same objective
+    assert {(k, o) for _, k, o in neighbours(Params(), 0, "coverage")} == {
+        (0, "coverage"),
+        (1, "coverage"),
+    }
+    assert 5 in [q.suppress for q, _, _ in neighbours(Params(suppress=6), 0, "coverage")]
+
+
+def test_prefetcher_starts_no_job_while_a_page_is_drawn():
+    import threading
+    import time
+
+    f = Prefetcher(enabled=True)
+    ran = threading.Event()
+    with f.page():
+        f.want([(("a",), ran.set)])
+        time.sleep(0.4)
+        assert not ran.is_set()  # the page comes first
+    assert ran.wait(5)  # and the job runs once the page is drawn
+
+
+def test_prefetcher_pauses_between_stages_but_not_for_a_page_waiting_for_it():
+    import threading
+    import time
+
+    f = Prefetcher(enabled=True)
+    started, second, stage2_during_page = threading.Event(), threading.Event(), []
+
+    def job():
+        started.set()
+        time.sleep(0.2)
+        f.pause()  # a page is drawn: wait ...
+        stage2_during_page.append(f.pages)
+        second.set()
+
+    f.want([(("k1",), job)])
+    assert started.wait(5)
+    with f.page():
+        # ... unless the page waits for this very job: then it goes on at once
+        t0 = time.perf_counter()
+        f.wait_for("k1", timeout=10)
+        assert time.perf_counter() - t0 < 2
+        assert second.is_set() and stage2_during_page == [1]
+
+    # a job whose page does not wait for it stays paused while the page is drawn
+    started2, done2 = threading.Event(), threading.Event()
+
+    def job2():
+        started2.set()
+        time.sleep(0.2)
+        f.pause()
+        done2.set()
+
+    f.want([(("k2",), job2)])
+    assert started2.wait(5)
+    with f.page():
+        time.sleep(0.6)
+        assert not done2.is_set()
+    assert done2.wait(5)
+
+
+def test_prefetcher_keeps_older_requests_behind_newer_ones():
+    f = Prefetcher(enabled=False)
+    f.enabled = True  # queue only: no thread takes the jobs
+    f.want([(("a",), None), (("b",), None)])
+    f.want([(("c",), None), (("a",), None)])
+    assert [k for k, _ in f.jobs] == [("c",), ("a",), ("b",)]
