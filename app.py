@@ -597,7 +597,9 @@ MAP_BOX = "harmreach_map"
 MAP_SHOWN_CSS = f".st-key-{MAP_BOX} {{visibility: visible}}"
 #: Under other views the map keeps its size (Leaflet needs no redraw) but takes no room.
 MAP_HIDDEN_CSS = (
-    f".st-key-{MAP_BOX} {{height: 0; overflow: hidden; visibility: hidden; margin-bottom: -1rem}}"
+    f".st-key-{MAP_BOX} {{height: 0 !important; min-height: 0 !important; "
+    "max-height: 0 !important; overflow: hidden !important; visibility: hidden; "
+    "margin-bottom: -1rem}"
 )
 #: Sites closer than this are drawn as one numbered marker listing them all.
 COLOCATED_M = 60.0

@@ -448,3 +448,44 @@ def test_other_views_render(server, browser):
         shot(browser, f"view_{view.split()[0].lower()}.png")
         body = body_text(browser)
         assert "Traceback" not in body and "Error" not in body.split("View")[0]
+
+
+def test_map_is_kept_under_other_views_not_rebuilt(server, browser):
+    """Switching views hides the map and shows it again: the same frame, the same Leaflet
+    map (drawn once), and no room taken under the other views."""
+    from selenium.webdriver.common.by import By
+
+    frame = open_demo(browser, server)
+    browser.switch_to.frame(frame)
+    try:
+        browser.execute_script("window.__harmreachKept = 42")
+    finally:
+        browser.switch_to.default_content()
+
+    def click(name):
+        button = wait_for(
+            browser,
+            lambda: next(
+                (b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == name), None
+            ),
+        )
+        button.click()
+
+    click("Areas")
+    wait_for(browser, lambda: "Covered by one kind of site alone" in body_text(browser))
+    time.sleep(1)
+    assert not frame.is_displayed()  # still there (not stale), hidden
+    box = browser.find_element(By.CSS_SELECTOR, ".st-key-harmreach_map")
+    assert box.size["height"] < 5  # takes no room above the table
+    shot(browser, "view_areas_map_hidden.png")
+    click("Map")
+    wait_for(browser, lambda: frame.is_displayed())
+    time.sleep(1)
+    browser.switch_to.frame(frame)
+    try:
+        assert browser.execute_script("return window.__harmreachKept") == 42  # not reloaded
+        canvas = browser.find_element(By.CSS_SELECTOR, ".leaflet-overlay-pane canvas")
+        assert canvas.size["width"] > 300 and canvas.size["height"] > 300
+    finally:
+        browser.switch_to.default_content()
+    shot(browser, "map_after_view_switch.png")
