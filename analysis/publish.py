@@ -96,7 +96,7 @@ import pandas as pd
 
 from harmreach.analysis import coverage as cov
 from harmreach.analysis import register as register_
-from harmreach.analysis.disclosure import narrow_targets, protect
+from harmreach.analysis.disclosure import WarmLP, narrow_targets, protect
 from harmreach.analysis.scenario import TYPE_GROUPS, CoverageResult, site_xy
 from harmreach.geo import crs as crsmod
 from harmreach.geo import settings
@@ -344,7 +344,9 @@ class _Ledger:
             if extra is None:
                 return
             prev = self.hidden.copy()
-            if extra < 0:
+            if isinstance(extra, list):
+                prev[extra] = True
+            elif extra < 0:
                 # a hidden figure that what is already published pins anyway (an add-on
                 # whose earlier cells cannot change): hiding it protects nothing, so it is
                 # shown, and decided
@@ -353,8 +355,8 @@ class _Ledger:
             else:
                 prev[extra] = True
 
-    def verify(self) -> int | None:
-        """Audit the publication over the demand points; a cell to hide more, or None.
+    def verify(self) -> list[int] | int | None:
+        """Audit the publication over the demand points; cells to hide more, or None.
 
         A negative return ``~c`` names a hidden cell (not small) that frozen, published
         cells already pin: it is to be shown, since hiding it hides nothing.
@@ -461,24 +463,52 @@ class _Ledger:
         pub_v = np.asarray(self.values)[pub]
         pub_half = np.array([self.half.get(c, half) for c in pub], float)
 
-        def narrow(rows: list[sp.csr_matrix], hidden_more: int | None = None) -> dict[int, float]:
-            keep = np.array([c != hidden_more for c in pub], bool)
-            a_k = a_pub[np.flatnonzero(keep)]
-            a_ub = sp.vstack([a_k, -a_k, *band_rows]).tocsr()
-            b_ub = np.concatenate(
-                [
-                    pub_v[keep] + pub_half[keep],
-                    -np.maximum(pub_v[keep] - pub_half[keep], 0.0),
-                    band_ub,
-                ]
-            )
-            return narrow_targets(
-                sp.vstack(rows).tocsr(),
-                self.thr,
-                a_ub=a_ub if a_ub.shape[0] else None,
-                b_ub=b_ub if a_ub.shape[0] else None,
-                known=truth,
-            )
+        # The programs' variables are the atoms' need and, last, their total t (t = sum).
+        # A set holding most atoms is written as t minus its complement: the same
+        # constraint, with few coefficients (curve points and areas covered at long
+        # minutes hold most atoms; written out in full they made each program dense).
+        def sparse_form(m: sp.spmatrix) -> sp.csr_matrix:
+            m = sp.csr_matrix(m)
+            m.sum_duplicates()
+            rows, cols, vals = [], [], []
+            for i_ in range(m.shape[0]):
+                ix = m.indices[m.indptr[i_] : m.indptr[i_ + 1]]
+                dv = m.data[m.indptr[i_] : m.indptr[i_ + 1]]
+                if len(ix) * 2 > n_atoms and np.all(dv == dv[0]) and dv[0] != 0:
+                    comp = np.setdiff1d(np.arange(n_atoms), ix, assume_unique=True)
+                    rows += [i_] * (len(comp) + 1)
+                    cols += [*comp.tolist(), n_atoms]
+                    vals += [-dv[0]] * len(comp) + [dv[0]]
+                else:
+                    rows += [i_] * len(ix)
+                    cols += ix.tolist()
+                    vals += dv.tolist()
+            return sp.csr_matrix((vals, (rows, cols)), shape=(m.shape[0], n_atoms + 1))
+
+        a_pub_s = sparse_form(a_pub)
+        band_rows_s = [sparse_form(b_) for b_ in band_rows]
+        a_eq = sp.csr_matrix(np.append(-np.ones(n_atoms), 1.0)[None, :])
+        truth_t = np.append(truth, truth.sum())
+
+        # one program for every check of this round (warm-started, disclosure.WarmLP): a
+        # cell hidden on trial has its two rows dropped, then put back
+        a_all = sp.vstack([a_pub_s, -a_pub_s, *band_rows_s]).tocsr()
+        b_all = np.concatenate([pub_v + pub_half, -np.maximum(pub_v - pub_half, 0.0), band_ub])
+        lp = WarmLP(
+            a_all if a_all.shape[0] else None,
+            b_all if a_all.shape[0] else None,
+            a_eq,
+            np.zeros(1),
+            n=n_atoms + 1,
+        )
+        row_of = {c: k for k, c in enumerate(pub)}
+
+        def narrow(rows: list[sp.csr_matrix], hidden_more: list[int] = ()) -> dict[int, float]:
+            lp.relax([r for c in hidden_more for r in (row_of[c], row_of[c] + len(pub))])
+            try:
+                return narrow_targets(sparse_form(sp.vstack(rows)), self.thr, known=truth_t, lp=lp)
+            finally:
+                lp.restore()
 
         # per atom, the sum of its points' keys (wrapping uint64; np.add.at is slow)
         order = np.argsort(inv, kind="stable")
@@ -507,24 +537,43 @@ class _Ledger:
             if i not in bad:
                 safe.add(key)
         self._safe = safe
+        # every narrow target gets a cell to hide in this one round (hiding more only
+        # widens intervals: a later target may already be fixed by an earlier choice)
+        chosen: list[int] = []
+        show: int | None = None
+        frozen = set(range(max(self.frozen, self.base)))
         for i in sorted(bad):
             _, kind, r_, owners = todo[i]
-            frozen = set(range(max(self.frozen, self.base)))
             if kind == "difference":
-                cands = sorted((c for c in owners if c not in frozen), key=lambda c: self.values[c])
-            else:
-                # overlapping cells first; then any (a complement pins just as well)
-                overlap = np.asarray((a_pub @ r_.T).todense()).ravel() > 0
-                free = [(c, ov) for c, ov in zip(pub, overlap, strict=True) if c not in frozen]
-                cands = [c for c, ov in sorted(free, key=lambda x: (not x[1], self.values[x[0]]))]
-            for c in cands[:10]:
-                if not narrow([r_], hidden_more=c):
-                    return c
-            if cands:
-                return cands[0]
-            if kind == "hidden" and not self.small(owners[0]):
-                return ~owners[0]  # pinned by frozen cells alone: known already, so shown
-        return None
+                # two published sets a small count apart: hiding either ends it (no program
+                # needed); the next round checks what that leaves
+                if not set(owners) & set(chosen):
+                    free_ = sorted(
+                        (c for c in owners if c not in frozen), key=self.values.__getitem__
+                    )
+                    if free_:
+                        chosen.append(free_[0])
+                continue
+            if chosen and not narrow([r_], hidden_more=chosen):
+                continue
+            # overlapping cells first; then any (a complement pins just as well)
+            overlap = np.asarray((a_pub @ r_.T).todense()).ravel() > 0
+            free = [
+                (c, ov)
+                for c, ov in zip(pub, overlap, strict=True)
+                if c not in frozen and c not in chosen
+            ]
+            cands = [c for c, ov in sorted(free, key=lambda x: (not x[1], self.values[x[0]]))]
+            pick = next((c for c in cands[:10] if not narrow([r_], [*chosen, c])), None)
+            if pick is None and cands:
+                pick = cands[0]
+            if pick is not None:
+                chosen.append(pick)
+            elif kind == "hidden" and not self.small(owners[0]) and show is None:
+                show = ~owners[0]  # pinned by frozen cells alone: known already, so shown
+        if chosen:
+            return chosen
+        return show
 
     def cover_cell(
         self,
