@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import threading
@@ -61,6 +62,8 @@ class Prefetcher:
         self.awaited: dict[tuple, int] = {}  # keys pages are waiting for (how many pages)
         self.current: tuple = ()  # keys of the job being computed
         self.stopped = False
+        self.dirty = False  # objects made since the last garbage collection here
+        self.last_page = 0.0  # when the last page ended (time.monotonic)
         self.idle = threading.Event()  # set while no job runs
         self.idle.set()
         if enabled is None:
@@ -101,6 +104,8 @@ class Prefetcher:
             _log(f"page {t0:.3f} {time.time():.3f} current={str(self.current)[:200]}")
             with self.cond:
                 self.pages -= 1
+                self.dirty = True
+                self.last_page = time.monotonic()
                 self.cond.notify_all()
 
     def pause(self) -> None:
@@ -139,9 +144,22 @@ class Prefetcher:
             pass
         while True:
             with self.cond:
-                self.cond.wait_for(lambda: self.stopped or (self.jobs and self.pages == 0))
+                self.cond.wait_for(
+                    lambda: self.stopped or (self.pages == 0 and (self.jobs or self.dirty))
+                )
                 if self.stopped:
                     return
+                if not self.jobs:
+                    self.dirty = False
+                    # let the browser draw the page, and a quick follow-up page run, first
+                    wait = GC_AFTER_PAGE_S - (time.monotonic() - self.last_page)
+                    if wait > 0:
+                        self.cond.wait(wait)
+                    if self.pages == 0 and not self.stopped:
+                        self.idle.clear()
+                        collect_garbage()
+                        self.idle.set()
+                    continue
                 self.idle.clear()
                 keys, job = self.jobs.pop(0)
                 self.current = keys
@@ -155,10 +173,37 @@ class Prefetcher:
             finally:
                 with self.cond:
                     self.current = ()
+                    self.dirty = True
                     for k, ev in evs.items():
                         ev.set()
                         self.running.pop(k, None)
                     self.idle.set()
+
+
+#: Seconds after a page before the background thread collects garbage.
+GC_AFTER_PAGE_S = 0.5
+
+
+#: Seconds between full collections (those also scan the objects frozen before).
+GC_FULL_EVERY_S = 60.0
+_last_full_gc = [0.0]
+
+
+def collect_garbage() -> None:
+    """A garbage collection, then every object left is frozen (not scanned again).
+
+    The server holds many long-lived objects (the demo, results of every setting seen): a
+    full collection over them takes 0.1-0.3 s, and Python starts one whenever enough new
+    objects have survived, in the middle of a page as often as not. Done here, while the
+    user reads, and with the survivors frozen, a page's own collections scan only what
+    that page made. Once a minute the frozen objects are scanned too (unfrozen first), so
+    garbage among them (results dropped from the store) is still found.
+    """
+    if time.monotonic() - _last_full_gc[0] > GC_FULL_EVERY_S:
+        gc.unfreeze()
+        _last_full_gc[0] = time.monotonic()
+    gc.collect()
+    gc.freeze()
 
 
 #: The hour the time-of-week control offers first when a day is chosen.
