@@ -32,6 +32,11 @@ publication whose cells are frozen: the same run always publishes the same base 
 Add-ons accumulate on ``pub`` (a later one never undoes what an earlier one hid); call
 them on one ``Published`` per run and session.
 
+Earlier runs of the same data are part of every publication: :mod:`analysis.register`
+keeps each decided count cell (its demand points, shown or hidden) per dataset, and a run
+loads them first, frozen; a cell counting the same points is that cell, with its
+decision. One publication is decided at a time (a lock per register).
+
 Before anything is returned the gate audits itself over the demand points
 (:meth:`_Ledger.verify`): every published count is an interval over sums of need at
 points; linear programs (HiGHS) give each hidden value's range and that of every small
@@ -340,6 +345,9 @@ class _Ledger:
                 frozen=frz,
                 precision=self.precision,
             )
+            # cells this solve has decided (shown because frozen cells pin them): never
+            # candidates to hide, or the rounds would go back and forth
+            self._decided = set(np.flatnonzero(frz).tolist())
             extra = self.verify()
             if extra is None:
                 return
@@ -541,7 +549,7 @@ class _Ledger:
         # widens intervals: a later target may already be fixed by an earlier choice)
         chosen: list[int] = []
         show: int | None = None
-        frozen = set(range(max(self.frozen, self.base)))
+        frozen = set(range(max(self.frozen, self.base))) | getattr(self, "_decided", set())
         for i in sorted(bad):
             _, kind, r_, owners = todo[i]
             if kind == "difference":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import sys
 import tempfile
@@ -243,7 +244,7 @@ def national() -> None:
         f"estimated walk, T = 15 min, {districts} districts; every stage of a coverage run"
     )
     for name, t in stages.items():
-        print(f"  {name:<28}{t:>8.2f} s")
+        print(f"  {name:<52}{t:>8.2f} s")
     total = sum(stages.values())
     print(
         f"  pairs within T for E2SFCA: {nnz:,} (a dense matrix would be "
@@ -320,6 +321,8 @@ def _national_as_used(q: mp.Queue) -> None:
     # instead of taking the machine's memory.
     cap = 12 * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    # a register of its own: the first publication of these data, as on a fresh machine
+    os.environ["HARMREACH_REGISTER"] = tempfile.mkdtemp(prefix="harmreach_register_")
     from harmreach.analysis import publish
     from harmreach.analysis.scenario import Params, run_coverage
     from harmreach.geo.travel import EstimatedEngine
@@ -335,6 +338,12 @@ def _national_as_used(q: mp.Queue) -> None:
         t0 = time.perf_counter()
         publish.coverage(ds, res)
         stages["publish.coverage"] = time.perf_counter() - t0
+        # a second run of the same data (another T), published on top of the first one
+        # through the register (analysis/register.py), as a user's next run would be
+        res20 = run_coverage(ds, Params(minutes=20), engine=EstimatedEngine("walk"))
+        t0 = time.perf_counter()
+        publish.coverage(ds, res20)
+        stages["publish.coverage, 20 min on top of the 15-min run"] = time.perf_counter() - t0
         err = ""
     except MemoryError:
         err = "MemoryError (over the 12 GiB cap)"
@@ -363,12 +372,13 @@ def national_as_used() -> None:
     p.join()
     print("national as used (run_coverage + publish.coverage, as the CLI calls them):")
     for name, t in stages.items():
-        print(f"  {name:<28}{t:>8.2f} s")
+        print(f"  {name:<52}{t:>8.2f} s")
     if err:
         print(f"  stopped: {err}")
     print(f"  peak memory (max RSS) {peak / 1024:.2f} GiB")
     if not err:
-        print(f"national_as_used_total_s: {sum(stages.values()):.2f}")
+        first = sum(t for name, t in stages.items() if "on top" not in name)
+        print(f"national_as_used_total_s: {first:.2f} (the first run)")
 
 
 def main() -> None:
