@@ -25,6 +25,7 @@ import pandas as pd
 
 from harmreach.analysis import coverage as cov
 from harmreach.analysis.disclosure import suppress_group
+from harmreach.analysis.equipment import WHO_2030_TARGET, who_band
 
 TOTAL = cov.TOTAL_CODE
 
@@ -83,10 +84,22 @@ def equipment(pub: object, eq: object) -> PublishedEquipment:
     ok = t["area_code"].map(need).notna().to_numpy() & t["need"].gt(0).to_numpy()
     out = pd.DataFrame({"area_code": t["area_code"], "area_name": t["area_name"]})
     out["syringes_per_year"] = np.where(ok, _round10(t["syringes_per_year"]), np.nan)
-    out["syringes_per_pwid"] = np.where(ok, _per_pwid_text(t["syringes_per_pwid"]), np.nan)
-    out["band"] = t["band"].where(t["band"].notna(), None)
-    out["meets_2030_target"] = np.where(ok, t["meets_2030_target"], None)
+    # the rate over the *published* need (people who inject are a fixed share of it): a
+    # rate over the raw need, beside syringes, would pin the need closer than its rounding
+    rate = t["syringes_per_pwid"].astype(float).to_numpy()
+    if "pwid_need" in t.columns:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = t["pwid_need"].to_numpy(float) / t["need"].to_numpy(float)
+            pub_rate = t["syringes_per_year"].to_numpy(float) / (
+                t["area_code"].map(need).to_numpy(float) * share
+            )
+        rate = np.where(ok & np.isfinite(pub_rate), pub_rate, rate)
+    band = pd.Series(who_band(rate), index=t.index).where(np.isfinite(rate), None)
+    out["syringes_per_pwid"] = np.where(ok, _per_pwid_text(pd.Series(rate)), np.nan)
+    out["band"] = band.to_numpy()
+    out["meets_2030_target"] = np.where(ok, np.round(rate, 6) >= WHO_2030_TARGET, None)
     all_ok = bool(ok[t["area_code"].eq(TOTAL).to_numpy()].all())
+    t["syringes_per_pwid"], t["band"] = rate, band.to_numpy()
     row = t.set_index("area_code").loc[TOTAL]
     sites = eq.sites[["site_id", "syringes_per_year"]].copy()  # type: ignore[attr-defined]
     sites["syringes_per_year"] = _round10(sites["syringes_per_year"])

@@ -82,7 +82,47 @@ def test_equipment_numbers_only_beside_published_need() -> None:
     assert t.loc["A", "band"] == "high"  # the band alone says nothing about a count
     assert t.loc["B", "syringes_per_year"] == 6000 and t.loc["B", "syringes_per_pwid"] == 150
     assert "pwid_need" not in pe.table.columns and "pwid_in_reach" not in pe.sites.columns
-    assert pe.headline() == "syringes per person who injects per year: 152 (medium)"
+    # over the published need: 6,150 / (203 x 0.2) = 151.5, rounded
+    assert pe.headline() == "syringes per person who injects per year: 151 (medium)"
+
+
+def _eq_for(need_b: float) -> SimpleNamespace:
+    need = [100.0, need_b, 100.0 + need_b]
+    table = pd.DataFrame(
+        {
+            "area_code": ["A", "B", "ALL"],
+            "area_name": ["A", "B", "All"],
+            "need": need,
+            "pwid_need": [0.2 * x for x in need],
+            "syringes_per_year": [3000.0, 6000.0, 9000.0],
+        }
+    )
+    table["syringes_per_pwid"] = table["syringes_per_year"] / table["pwid_need"]
+    table["band"] = "medium"
+    table["meets_2030_target"] = False
+    return SimpleNamespace(
+        table=table,
+        sites=pd.DataFrame({"site_id": ["S"], "syringes_per_year": [9000.0]}),
+        minutes=15.0,
+        basis="ocu",
+        supplied=9000.0,
+        unattributed=0.0,
+        notes=[],
+    )
+
+
+def test_syringes_per_person_do_not_pin_a_rounded_need() -> None:
+    """With counts rounded to 5, area B's need of 203 or 204 is published as 205. The rate
+    per person who injects is over the published need, so both give the same outputs (a
+    rate over the raw need, 6,000 / (203 x 0.2) = 147.8 against 147.1, told them apart)."""
+    outs = []
+    for raw in (203.0, 204.0):
+        pe = equipment(_pub({"A": 100.0, "B": 205.0, "ALL": 305.0}), _eq_for(raw))
+        outs.append(pe)
+    pd.testing.assert_frame_equal(outs[0].table, outs[1].table)
+    assert outs[0].headline() == outs[1].headline()
+    # by hand: 6,000 / (205 x 0.2) = 146.3 syringes a year
+    assert outs[0].table.set_index("area_code").loc["B", "syringes_per_pwid"] == 146
 
 
 def test_figures_are_not_rounded_across_a_band_edge() -> None:
