@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -94,10 +95,13 @@ def pool_small(
     count of 1-4 clients is never used alone: every such key is pooled, the pool (with the
     smallest other key, if the pool is still under ``below``) is spread over all its
     postcodes by residents, and only the pool's total enters any figure.
+
+    The pool is chosen from the *whole* input, not from the keys inside the area run: a
+    run on another area would otherwise pool a small key with another partner, and two
+    pools holding it with different partners tell it apart (an attacker's finding).
     """
-    placed = set(pd.unique(keys))
-    t = totals[[k in placed for k in totals.index]]
-    small = t[(t > 0) & (t < below)]
+    t = totals[totals > 0]
+    small = t[t < below]
     if below <= 0 or small.empty:
         return keys, totals, []
     pool = list(small.index)
@@ -110,6 +114,17 @@ def pool_small(
     new_totals = totals.drop(index=pool)
     new_totals.loc[POOLED] = float(totals.loc[pool].sum())
     return new_keys, new_totals, [str(k) for k in pool]
+
+
+@functools.lru_cache(maxsize=2)
+def _national_residents_by(level: str) -> pd.Series:
+    """Residents per postcode sector or district in England and Wales (shipped table)."""
+    from harmreach.geo.places import residents_table
+
+    r = residents_table()
+    pc = r["postcode"].astype(str)
+    key = pc.str[:-2] if level == "sector" else pc.str.split(" ").str[0]
+    return r["residents"].groupby(key.to_numpy()).sum()
 
 
 def need_surface(
@@ -158,9 +173,26 @@ def need_surface(
     else:  # pragma: no cover - NeedInput only has these kinds
         raise InputError(f"unknown need kind {need.kind}")
     present = set(pd.unique(keys))
-    missing = [k for k in totals.index if k not in present and totals[k] > 0]
     totals = totals.groupby(level=0).sum()
-    keys, totals, pooled = pool_small(np.asarray(keys, dtype=object), totals, below)
+    raw_keys = np.asarray(keys, dtype=object)
+    keys, totals, pooled = pool_small(raw_keys, totals, below)
+    pool_set = set(pooled)
+    missing = [k for k in totals.index if k not in present and k != POOLED and totals[k] > 0]
+    unplaced_total = float(totals.loc[missing].sum()) if missing else 0.0
+    if pooled and need.kind in ("postcode_sector", "postcode_district"):
+        # The pool is the whole input's; the area holds only part of its postcodes. Its
+        # share here is the area's residents in the pool's keys over all their residents
+        # (England and Wales, public), and the rest is left out: public weights on the
+        # pool's total only, the same whatever area is run.
+        nat = _national_residents_by(level)
+        in_area = float(residents[np.isin(raw_keys, list(pool_set))].sum())
+        everywhere = float(nat.reindex(list(pool_set)).fillna(0.0).sum())
+        frac = min(1.0, in_area / everywhere) if everywhere > 0 else (1.0 if in_area else 0.0)
+        pool_total = float(totals.loc[POOLED])
+        totals.loc[POOLED] = pool_total * frac
+        if frac < 1.0:
+            unplaced_total += pool_total * (1.0 - frac)
+            missing.append(f"part of the pooled keys ({1 - frac:.0%} of their residents)")
     if pooled:
         method += (
             f"; {len(pooled)} key(s) with under {below:g} (or pooled with them) spread together "
@@ -177,7 +209,7 @@ def need_surface(
     return NeedSurface(
         out,
         method,
-        unplaced_total=float(totals.loc[missing].sum()) if missing else 0.0,
+        unplaced_total=unplaced_total,
         unplaced=[str(k) for k in missing],
         group=group,
         factor=np.where(group >= 0, factor, 0.0),

@@ -360,6 +360,8 @@ class _Ledger:
                 # shown, and decided
                 prev[~extra] = False
                 frz[~extra] = True
+                # a cell shown narrows intervals: targets found safe are checked again
+                self._safe = set()
             else:
                 prev[extra] = True
 
@@ -686,13 +688,13 @@ def _on_register(fn):  # noqa: ANN001, ANN202 - a decorator
 
 
 def _register_line(led: _Ledger) -> str:
+    """What the register added to a publication (the file's name, not the server's path)."""
     if led.register is None:
         return "no register (the points carry no need)"
-    reg = led.register
-    where = str(reg.path) if reg.path is not None else f"in memory only: {reg.problem}"
+    name = led.register.path.name if led.register.path is not None else "none"
     return (
         f"{led.n_prior_publications} earlier publication(s) of these data were taken into "
-        f"account ({led.base} count cells; register {where})"
+        f"account ({led.base} count cells; register file {name})"
     )
 
 
@@ -779,6 +781,8 @@ def _check_bands(led: _Ledger, heads: dict, cells: dict[str, tuple[int, int | No
         else:
             continue
         led.bands.append(fact)
+        # a new fact narrows intervals: what the last solve found safe is to be checked again
+        led._safe = set()
         if led.verify() is not None:
             led.bands.pop()
             heads[key] = Headline(h.label, "hidden", None, "a band here would pin a small count")

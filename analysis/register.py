@@ -20,8 +20,9 @@ run, never the other way round for the same figure).
 Where: ``$HARMREACH_REGISTER`` (a directory), else ``$XDG_DATA_HOME/harmreach/register``
 (``~/.local/share/harmreach/register``). One compressed file per dataset, named by a hash
 of the points and their need; it holds point sets as atoms (a label per point and the
-atoms of each cell), never a count of people. When the directory cannot be written the
-register lives in memory for the process and the publication's notes say so.
+atoms of each cell), never a count of people. When the register cannot be read or written
+nothing is published (an error says how to fix it): failing open would let a run be
+differenced against earlier ones.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def publishing(reg: Register):  # noqa: ANN201 - a context manager
                 _held.fh = fh
                 _reload(reg)
             except OSError as e:
-                _to_memory(reg, e)
+                _refuse(reg, e)
         _held.depth += 1
         try:
             yield reg
@@ -284,10 +285,17 @@ def _reload(reg: Register) -> None:
     reg._mtime = mtime  # type: ignore[attr-defined]
 
 
-def _to_memory(reg: Register, e: Exception) -> None:
-    reg.problem = f"the register {reg.path} cannot be written ({e})"
-    log.warning("%s: the publication register is kept in memory", reg.problem)
-    reg.path = None
+def _refuse(reg: Register, e: Exception) -> None:
+    """Refuse to publish: without its register a run could undo earlier suppression."""
+    from harmreach.geo.errors import InputError
+
+    raise InputError(
+        f"the publication register {reg.path} cannot be read or written ({e}); without it "
+        "this run could be differenced against earlier runs of the same data, so nothing "
+        "is published.",
+        fix=f"make {reg.path.parent if reg.path else 'the directory'} writable, or set "
+        f"{ENV} to a writable directory (and keep using it for these data).",
+    )
 
 
 def open_register(xy: np.ndarray, need: np.ndarray) -> Register:
@@ -303,12 +311,11 @@ def open_register(xy: np.ndarray, need: np.ndarray) -> Register:
         got = _open.get(str(path))
         if got is not None:
             return got
+        reg = Register(path, n)
         try:
             d.mkdir(parents=True, exist_ok=True)
-            reg = Register(path, n)
         except OSError as e:
-            reg = Register(path, n)
-            _to_memory(reg, e)
+            _refuse(reg, e)
         _open[str(path)] = reg
         return reg
 
@@ -328,4 +335,4 @@ def record(reg: Register, cells: list[Cell], bands: list[Band], what: str, param
             reg._save()
             reg._mtime = reg.path.stat().st_mtime_ns  # type: ignore[attr-defined]
         except OSError as e:
-            _to_memory(reg, e)
+            _refuse(reg, e)

@@ -95,18 +95,17 @@ def test_other_data_is_another_register(reg_dir):
     assert a.path != b.path
 
 
-def test_unwritable_directory_keeps_the_register_in_memory(tmp_path, monkeypatch):
+def test_unwritable_register_refuses_to_publish(tmp_path, monkeypatch):
+    """Failing open would let a run be differenced against earlier ones (an attacker's
+    finding): a register that cannot be written stops the publication with a fix."""
+    from harmreach.geo.errors import InputError
+
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("HARMREACH_REGISTER", str(blocker / "reg"))
     R._open.clear()
     xy = np.arange(8.0).reshape(4, 2)
-    need = np.array([3.0, 10, 10, 10])
-    reg = R.open_register(xy, need)
-    assert reg.path is None and "cannot be written" in reg.problem
-    with R.publishing(reg):
-        _publish(need, reg, {"a": [0, 1], "p0": [0]})
-    with R.publishing(reg):
-        led2 = _publish(need, reg, {"b": [1], "rest": [2, 3]})
-    assert not led2.shown(led2.index["b"])
+    with pytest.raises(InputError, match="cannot be read or written") as e:
+        R.open_register(xy, np.array([3.0, 10, 10, 10]))
+    assert "HARMREACH_REGISTER" in str(e.value)
     R._open.clear()
