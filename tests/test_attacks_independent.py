@@ -304,3 +304,41 @@ def test_hidden_plan_step_recovered_from_other_objective(work, shared_register):
                 if hi - lo < THRESHOLD:
                     pinned[int(step.order)] = (round(lo, 2), round(hi, 2))
     assert not pinned, f"hidden coverage-plan steps pinned (people): {pinned}"
+
+
+def test_small_sector_counts_cannot_be_told_apart_across_areas(work):
+    """Attack C of the second attacker: LE16 8 (2 clients) lies mostly in Harborough. When
+    pools were chosen among the keys inside the area run, Rutland pooled it with LE15 0
+    and Harborough with LE15 8, and runs on the two areas told the small counts apart.
+    Pools now come from the whole file: any split of the pool gives identical outputs in
+    both areas."""
+    out = {}
+    for split in [(3, 2), (1, 4)]:
+        need = NEED.replace("LE15 0,3", f"LE15 0,{split[0]}").replace(
+            "LE16 8,2", f"LE16 8,{split[1]}"
+        )
+        (work / "need_split_c.csv").write_text(need)
+        reg = work / f"register_c_{split[0]}_{split[1]}"
+        texts = []
+        for area in ("Rutland", "Harborough"):
+            texts.append(
+                cli(
+                    work,
+                    "coverage",
+                    "--area",
+                    area,
+                    "--level",
+                    "wards",
+                    "--sites",
+                    "sites.csv",
+                    "--need",
+                    "need_split_c.csv",
+                    "--out",
+                    f"split_c_{area}.csv",
+                    register=reg,
+                )
+            )
+            texts.append((work / f"split_c_{area}.csv").read_text())
+        assert "LE15 0" in texts[2] and "LE16 8" in texts[2], "Harborough names the pool"
+        out[split] = texts
+    assert out[(3, 2)] == out[(1, 4)], "a split of the pool changed an output"
