@@ -44,11 +44,19 @@ def postcode_sector(postcode: object) -> str | None:
     return pc[:-2].strip()
 
 
+@functools.lru_cache(maxsize=1)
+def _national_names() -> dict[str, str]:
+    """Ward and district code → name for England (Code-Point Open's code list, shipped)."""
+    from harmreach.geo.places import _area_names
+
+    return _area_names()
+
+
 def ward_names(demand: pd.DataFrame) -> np.ndarray:
-    """Per demand point, its ward's name when known (demo wards), else None."""
+    """Per demand point, its ward's name when known (demo or national wards), else None."""
     if "ward_code" not in demand.columns:
         return np.full(len(demand), None, dtype=object)
-    names = _demo_ward_names()
+    names = {**_national_names(), **_demo_ward_names()}
     return demand["ward_code"].astype(str).map(names).to_numpy(dtype=object)
 
 
@@ -133,6 +141,10 @@ def proposal_table(
     names = areas.set_index("area_code")["area_name"]
     fallback = nearest["area_code"].map(names).to_numpy(dtype=object)
     district = np.where(pd.notna(district), district, fallback)
+    if "district_code" in nearest.columns:
+        # areas that are wards or LSOAs: the district is the nearest postcode's
+        real = nearest["district_code"].astype(str).map(_national_names()).to_numpy(dtype=object)
+        district = np.where(pd.notna(real), real, district)
     ll = crsmod.to_crs(p.geometry, settings.WGS84_EPSG)
     out = gpd.GeoDataFrame(
         {
