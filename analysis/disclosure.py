@@ -16,6 +16,9 @@ and the hidden parts of every relation with a known total add up to the threshol
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -454,6 +457,32 @@ def _exact_check(
 _BIG = 1e9
 
 
+_HIGHS_LOCK = threading.Lock()
+
+
+def _highs():  # noqa: ANN202 - a highspy.Highs
+    """A silent HiGHS solver.
+
+    Recent highspy prints a banner to the process's standard output when a solver is made
+    (before any option can be set); that would land in the command line's output and in
+    piped results. It is made with file descriptor 1 sent to /dev/null.
+    """
+    import highspy
+
+    with _HIGHS_LOCK:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 class WarmLP:
     """One linear program solved for many objectives, HiGHS keeping its basis between them.
 
@@ -506,8 +535,7 @@ class WarmLP:
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(float)
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = _highs()
         # primal simplex without presolve: a new objective leaves the last basis primal
         # feasible, so each solve continues from it (dual simplex restarts; on the gate's
         # programs 5-20 ms a solve instead of 150 ms)
