@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -134,7 +135,14 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # a register of its own: every run starts from a fresh machine's state, and the
+        # bench's settings never enter the user's publication register
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "HARMREACH_REGISTER": os.environ.get("HARMREACH_BENCH_REGISTER")
+            or tempfile.mkdtemp(prefix="harmreach_bench_register_"),
+        },
     )
     deadline = time.time() + 60
     while time.time() < deadline:
