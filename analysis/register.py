@@ -250,11 +250,16 @@ def publishing(reg: Register):  # noqa: ANN201 - a context manager
         if outer and reg.path is not None:
             try:
                 fh = open(reg.path.with_suffix(".lock"), "a")  # noqa: SIM115 - held open
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                _held.fh = fh
-                _reload(reg)
             except OSError as e:
                 _refuse(reg, e)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                _reload(reg)
+            except BaseException:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+                raise
+            _held.fh = fh
         _held.depth += 1
         try:
             yield reg
@@ -275,11 +280,9 @@ def _reload(reg: Register) -> None:
         return
     try:
         disk = Register._read(reg.path, reg.n_points)
-    except Exception as e:  # noqa: BLE001 - a damaged file is set aside, and said so
-        bad = reg.path.with_suffix(".unreadable")
-        reg.path.replace(bad)
-        log.warning("publication register %s unreadable (%s): moved to %s", reg.path, e, bad)
-        return
+    except Exception as e:  # noqa: BLE001 - any unreadable file stops the run, said so
+        # never start afresh on one's own: earlier publications would be forgotten
+        _refuse(reg, e)
     reg.merge(disk.cells, disk.bands, None)
     reg.history = disk.history + [h for h in reg.history if h not in disk.history]
     reg._mtime = mtime  # type: ignore[attr-defined]

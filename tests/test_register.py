@@ -109,3 +109,26 @@ def test_unwritable_register_refuses_to_publish(tmp_path, monkeypatch):
         R.open_register(xy, np.array([3.0, 10, 10, 10]))
     assert "HARMREACH_REGISTER" in str(e.value)
     R._open.clear()
+
+
+def test_unreadable_register_refuses_to_publish(reg_dir):
+    """A damaged register (or one of another format) is never silently replaced by an
+    empty one: earlier publications would be forgotten."""
+    from harmreach.geo.errors import InputError
+
+    xy = np.arange(8.0).reshape(4, 2)
+    need = np.array([3.0, 10, 10, 10])
+    reg = R.open_register(xy, need)
+    with R.publishing(reg):
+        _publish(need, reg, {"a": [0, 1], "p0": [0]})
+    reg.path.write_bytes(b"not a register")
+    R._open.clear()
+    reg2 = R.open_register(xy, need)
+    with pytest.raises(InputError, match="cannot be read or written"):
+        with R.publishing(reg2):
+            pass
+    assert reg.path.read_bytes() == b"not a register"  # left for the user to look at
+    # the refusal released the lock: with the file fixed (here: removed), the next run goes
+    reg.path.unlink()
+    with R.publishing(reg2):
+        _publish(need, reg2, {"a": [0, 1]})
