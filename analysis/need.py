@@ -113,7 +113,9 @@ def pool_small(
     new_keys = np.array([POOLED if k in members else k for k in keys], dtype=object)
     new_totals = totals.drop(index=pool)
     new_totals.loc[POOLED] = float(totals.loc[pool].sum())
-    return new_keys, new_totals, [str(k) for k in pool]
+    # named in a fixed order: listing the small keys first told which one was under the
+    # threshold and which was the partner (an attacker's finding)
+    return new_keys, new_totals, sorted(str(k) for k in pool)
 
 
 @functools.lru_cache(maxsize=2)

@@ -342,3 +342,29 @@ def test_small_sector_counts_cannot_be_told_apart_across_areas(work):
         assert "LE15 0" in texts[2] and "LE16 8" in texts[2], "Harborough names the pool"
         out[split] = texts
     assert out[(3, 2)] == out[(1, 4)], "a split of the pool changed an output"
+
+
+def test_which_pooled_key_is_small_is_not_told(work):
+    """A third attacker's finding: with LE15 0 = 4 and LE16 8 = 5 (the small key pooled
+    with its partner, the smallest other key), the summary listed the small key first, so
+    the order told which key was under 5. Both splits of the pool of 9 now print and write
+    the same."""
+    texts = []
+    for split in [(4, 5), (5, 4)]:
+        need = NEED.replace("LE15 0,3", f"LE15 0,{split[0]}").replace(
+            "LE16 8,2", f"LE16 8,{split[1]}"
+        )
+        (work / "need_order.csv").write_text(need)
+        text = rutland(
+            work,
+            "coverage",
+            "--out",
+            "order.csv",
+            need="need_order.csv",
+            register=work / f"register_order_{split[0]}_{split[1]}",
+        )
+        meta = (work / "order.metadata.json").read_text()
+        meta = re.sub(r'"generated": "[^"]*"', "", meta)
+        texts.append((text, (work / "order.csv").read_text(), meta))
+    assert "LE15 0, LE16 8" in texts[0][0]
+    assert texts[0] == texts[1], "the two splits are told apart"
