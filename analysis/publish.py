@@ -248,16 +248,8 @@ class _Ledger:
         n_pts = len(self.need) if self.need is not None else reg.n_points
         hidden = []
         for c in reg.cells:
-            pts = c.points
-            if len(pts) * 8 > n_pts:
-                m = np.zeros(n_pts, bool)
-                m[pts] = True
-            else:
-                m = pts
-            i = self.add(f"register:{c.name}", float(self.need[pts].sum()), mask=m)
-            self.half[i] = c.half
+            self._load(c)
             hidden.append(not c.shown)
-            self.prior[reg.fingerprint(pts)] = i
         for b in reg.bands:
             terms = []
             for k, pts in b.terms:
@@ -267,6 +259,18 @@ class _Ledger:
             self.bands.append((terms, b.lo, b.hi))
         self.hidden = np.array(hidden, bool)
         self.base = self.frozen = len(self.values)
+
+    def _load(self, c: register_.Cell) -> int:
+        """A register cell as a cell of this ledger (its decision is set by the caller)."""
+        pts, n_pts = c.points, len(self.need)
+        m = pts
+        if len(pts) * 8 > n_pts:  # most points: a boolean mask is the smaller form
+            m = np.zeros(n_pts, bool)
+            m[pts] = True
+        i = self.add(f"register:{c.name}", float(self.need[pts].sum()), mask=m)
+        self.half[i] = c.half
+        self.prior[self.register.fingerprint(pts)] = i
+        return i
 
     def mask(self, c: int | None) -> np.ndarray | None:
         """Cell ``c``'s demand points as a boolean mask (None when unknown)."""
@@ -641,7 +645,6 @@ class _Ledger:
         if reg is None or self.need is None:
             return
         own = {reg.fingerprint(self.points(c)) for c in self.masks}
-        n_pts = len(self.need)
         hidden = list(np.asarray(self.hidden, bool)) + [False] * (
             len(self.values) - len(self.hidden)
         )
@@ -649,14 +652,7 @@ class _Ledger:
             fp = reg.fingerprint(c.points)
             if fp in own or fp in self.prior:
                 continue
-            pts = c.points
-            m = pts
-            if len(pts) * 8 > n_pts:
-                m = np.zeros(n_pts, bool)
-                m[pts] = True
-            i = self.add(f"register:{c.name}", float(self.need[pts].sum()), mask=m)
-            self.half[i] = c.half
-            self.prior[fp] = i
+            self._load(c)
             own.add(fp)
             hidden.append(not c.shown)
         self.hidden = np.array(hidden, bool)
@@ -683,6 +679,22 @@ def _on_register(fn):  # noqa: ANN001, ANN202 - a decorator
             return fn(pub, *args, **kwargs)
         with register_.publishing(reg):
             return fn(pub, *args, **kwargs)
+
+    return wrapper
+
+
+def _data_register(result: CoverageResult) -> register_.Register:
+    dem = result.demand
+    return register_.open_register(site_xy(dem), dem["need"].to_numpy(float))
+
+
+def _on_data_register(fn):  # noqa: ANN001, ANN202 - a decorator
+    """Publish a run holding the register of its data (one publication at a time)."""
+
+    @functools.wraps(fn)
+    def wrapper(ds, result, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        with register_.publishing(_data_register(result)):
+            return fn(ds, result, *args, **kwargs)
 
     return wrapper
 
@@ -895,6 +907,7 @@ def _curve_minutes(minutes: float) -> list[float]:
     return sorted({float(m) for m in grid} | {float(minutes)})
 
 
+@_on_data_register
 def coverage(
     ds: Dataset,
     result: CoverageResult,
@@ -925,37 +938,7 @@ def coverage(
     extra_meta
         More metadata (e.g. what the hotspots were computed on).
     """
-    dem = result.demand
-    reg = register_.open_register(site_xy(dem), dem["need"].to_numpy(float))
-    with register_.publishing(reg):
-        return _coverage(
-            ds,
-            result,
-            reg,
-            unsafe=unsafe,
-            round_to=round_to,
-            gaps=gaps,
-            hotspots=hotspots,
-            hotspot_cells=hotspot_cells,
-            hotspot_surface_is_need=hotspot_surface_is_need,
-            extra_meta=extra_meta,
-        )
-
-
-def _coverage(
-    ds: Dataset,
-    result: CoverageResult,
-    reg: register_.Register,
-    *,
-    unsafe: bool = False,
-    round_to: float | None = None,
-    gaps: tuple[gpd.GeoDataFrame, np.ndarray] | None = None,
-    hotspots: gpd.GeoDataFrame | None = None,
-    hotspot_cells: gpd.GeoDataFrame | None = None,
-    hotspot_surface_is_need: bool = False,
-    extra_meta: dict | None = None,
-) -> Published:
-    """:func:`coverage`, holding the register of its data."""
+    reg = _data_register(result)
     thr = float(result.params.suppress)
     check_threshold(thr, unsafe)
     base = float(round_to) if round_to else 1.0

@@ -115,6 +115,11 @@ def cli(work, *args, register=None):
     return p.stdout + p.stderr
 
 
+def need_split(le15_0, le16_8):
+    """The secret need file with the small pool split another way."""
+    return NEED.replace("LE15 0,3", f"LE15 0,{le15_0}").replace("LE16 8,2", f"LE16 8,{le16_8}")
+
+
 def rutland(work, *args, need="need.csv", register=None):
     return cli(
         work,
@@ -170,9 +175,7 @@ def test_small_sector_counts_cannot_be_told_apart(work):
     assert "LE15 0" in base and "LE16 8" in base, "the pooled keys are named"
     out = {}
     for split in [(3, 2), (1, 4), (4, 1)]:
-        need = NEED.replace("LE15 0,3", f"LE15 0,{split[0]}").replace(
-            "LE16 8,2", f"LE16 8,{split[1]}"
-        )
+        need = need_split(*split)
         (work / "need_split.csv").write_text(need)
         # each split is another world: a machine of its own, with its own register
         text = rutland(
@@ -314,9 +317,7 @@ def test_small_sector_counts_cannot_be_told_apart_across_areas(work):
     both areas."""
     out = {}
     for split in [(3, 2), (1, 4)]:
-        need = NEED.replace("LE15 0,3", f"LE15 0,{split[0]}").replace(
-            "LE16 8,2", f"LE16 8,{split[1]}"
-        )
+        need = need_split(*split)
         (work / "need_split_c.csv").write_text(need)
         reg = work / f"register_c_{split[0]}_{split[1]}"
         texts = []
@@ -351,9 +352,7 @@ def test_which_pooled_key_is_small_is_not_told(work):
     the same."""
     texts = []
     for split in [(4, 5), (5, 4)]:
-        need = NEED.replace("LE15 0,3", f"LE15 0,{split[0]}").replace(
-            "LE16 8,2", f"LE16 8,{split[1]}"
-        )
+        need = need_split(*split)
         (work / "need_order.csv").write_text(need)
         text = rutland(
             work,
